@@ -1,0 +1,84 @@
+/* backend.h: where repository files live (local folder now; S3 and REST next).
+ *
+ * A backend stores whole, immutable, named objects of six kinds.  It knows the
+ * layout (data/<xx>/<id>, index/<id>, ...), nothing of encryption or JSON.
+ * Implementations embed `struct cairn_backend` as their first member and point
+ * `ops` at a const table; see include/cairn/sys/backend.h for implementers.
+ *
+ * Error contract: a missing object is CAIRN_ENOTFOUND, a retryable failure
+ * CAIRN_ETRANSIENT, a full disk CAIRN_ENOSPC; anything else is permanent.
+ * Thread-safety: every operation may be called from several threads at once.
+ */
+#ifndef CAIRN_BACKEND_H
+#define CAIRN_BACKEND_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "error.h"
+#include "buf.h"
+
+typedef enum cairn_file_type {
+	CAIRN_FILE_CONFIG = 0,   /* "config", name ignored */
+	CAIRN_FILE_KEY = 1,      /* keys/<id> */
+	CAIRN_FILE_LOCK = 2,     /* locks/<id> */
+	CAIRN_FILE_SNAPSHOT = 3, /* snapshots/<id> */
+	CAIRN_FILE_INDEX = 4,    /* index/<id> */
+	CAIRN_FILE_PACK = 5      /* data/<id[0:2]>/<id> */
+} cairn_file_type;
+
+typedef struct cairn_handle {
+	cairn_file_type type;
+	char name[65]; /* lowercase hex id; "" for the config */
+} cairn_handle;
+
+typedef struct cairn_backend cairn_backend;
+
+/* Called once per object by list(); return non-zero to stop (that value is
+ * returned by list).  `name` is borrowed for the call only. */
+typedef int (*cairn_backend_list_cb)(const char *name, uint64_t size, void *payload);
+
+/* Open a backend from a location string: "PATH" or "local:PATH" for a folder.
+ * (s3: and rest: come with their backends.)  The caller frees with
+ * cairn_backend_free().  Does not touch the storage beyond checking it exists
+ * when `must_exist` is set. */
+CAIRN_API int cairn_backend_open(cairn_backend **out, const char *location, int must_exist);
+
+/* Create the layout (directories) for a new repository.  CAIRN_EEXISTS if a
+ * config is already there. */
+CAIRN_API int cairn_backend_create(cairn_backend *be);
+
+/* Store an object atomically: after success it is complete and durable
+ * (temp + fsync + rename + dir fsync for local); after failure it does not
+ * exist.  Saving an existing pack/index/snapshot/key name is not an error
+ * (content-addressed: same name, same bytes). */
+CAIRN_API int cairn_backend_save(cairn_backend *be, const cairn_handle *h,
+	const void *data, size_t len);
+
+/* Read `length` bytes at `offset` into out (replacing its contents);
+ * length 0 means to the end.  A short object is CAIRN_ECORRUPT ("truncated"). */
+CAIRN_API int cairn_backend_load(cairn_buf *out, cairn_backend *be, const cairn_handle *h,
+	uint64_t offset, size_t length);
+
+/* Size of an object. */
+CAIRN_API int cairn_backend_stat(uint64_t *size_out, cairn_backend *be, const cairn_handle *h);
+
+/* Call cb for every object of a type whose name is a 64-char hex id (others
+ * are skipped).  Order is unspecified. */
+CAIRN_API int cairn_backend_list(cairn_backend *be, cairn_file_type type,
+	cairn_backend_list_cb cb, void *payload);
+
+CAIRN_API int cairn_backend_remove(cairn_backend *be, const cairn_handle *h);
+
+/* A location string without secrets (user:password@ removed), for messages.
+ * Borrowed; valid until the backend is freed. */
+CAIRN_API const char *cairn_backend_location(const cairn_backend *be);
+
+/* Free the backend; NULL is a no-op. */
+CAIRN_API void cairn_backend_free(cairn_backend *be);
+
+/* Fill a handle; name may be NULL for the config. */
+CAIRN_API void cairn_handle_set(cairn_handle *h, cairn_file_type type, const char *name);
+/* "pack", "index", ... for messages */
+CAIRN_API const char *cairn_file_type_name(cairn_file_type type);
+
+#endif
