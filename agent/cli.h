@@ -87,6 +87,10 @@ void cli_json_print(struct json_t *value);
 void cli_progress(const cli_globals *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cli_progress_done(const cli_globals *g);
 
+/* Send the library's log records to stderr ("cairn: warning: ..."), at a
+ * level set by -v/-q. */
+void cli_setup_logging(const cli_globals *g);
+
 /* SIGINT/SIGTERM set a flag instead of killing the process, so commands can
  * stop cleanly and remove their lock.  cli_interrupted() reads it. */
 void cli_install_signal_handlers(void);
