@@ -20,7 +20,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 SAN_LIB_OBJS := $(LIB_SRCS:%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/unit/%)
 
-.PHONY: all deps test unit unit-san integration demo bench bench-quick clean
+.PHONY: all deps test unit unit-san integration demo clean
 all: cairn
 
 build/%.o: %.c
@@ -49,7 +49,8 @@ build-san/unit/%: tests/unit/%.c $(UNIT_HELP) build-san/libcairn.a
 
 # Unit tests, then the same under ASan+UBSan, then the integration tests that
 # drive ./cairn against the real restic (and, later, real servers).
-test: unit unit-san integration
+test: cairn
+	@$(MAKE) --no-print-directory unit unit-san integration
 
 unit: $(UNIT_BINS)
 	@tests/unit/run.sh $(UNIT_BINS)
@@ -69,7 +70,9 @@ deps:
 
 # The main job, end to end: build, init a local repository under ./demo,
 # back up a sample folder twice, list, restore the latest, compare.
-demo: cairn
+demo:
+	@pkg-config --exists $(PKGS) && command -v restic >/dev/null || $(MAKE) deps
+	@$(MAKE) --no-print-directory cairn
 	@tests/demo.sh
 
 clean:
