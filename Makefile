@@ -20,7 +20,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 SAN_LIB_OBJS := $(LIB_SRCS:%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/unit/%)
 
-.PHONY: all deps test unit unit-san integration demo clean
+.PHONY: all deps test unit unit-san integration demo bench-rss clean
 all: cairn
 
 build/%.o: %.c
@@ -74,6 +74,10 @@ demo:
 	@pkg-config --exists $(PKGS) && command -v restic >/dev/null || $(MAKE) deps
 	@$(MAKE) --no-print-directory cairn
 	@tests/demo.sh
+
+# Peak RSS of a backup of one 4 GiB file, cairn beside restic (issue #2 point 7).
+bench-rss: cairn
+	@bench/backup_rss.sh $(BENCH_SIZE_MIB)
 
 clean:
 	rm -rf build build-san cairn
