@@ -1,0 +1,181 @@
+/* backend.c: the public face of backends (include/cairn/backend.h): parsing a
+ * location string into a concrete backend, and the dispatch functions that
+ * check their arguments once and call through the backend's const ops table.
+ *
+ * Location strings: "local:PATH" or a plain PATH open the folder backend.
+ * A prefix that looks like a URL scheme ("s3:", "rest:", "sftp:", ...) names
+ * a backend; the ones restic knows but cairn does not implement yet answer
+ * CAIRN_EUNSUPPORTED, as do unknown schemes ("local:./a:b" reaches a folder
+ * whose name contains a colon).
+ *
+ * Invariants: every handle that reaches a backend has a valid type and, for
+ * everything but the config, a name of exactly 64 hex characters, so no
+ * backend can be tricked into a path outside its layout ("../x").  The
+ * dispatchers keep no state of their own and are as thread-safe as the
+ * backend behind them.
+ */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cairn/id.h>
+#include <cairn/sys/backend.h>
+
+/* Schemes restic accepts; named in the "not supported yet" message. */
+static const char *const known_schemes[] = {
+	"s3", "rest", "sftp", "b2", "azure", "gs", "swift", "rclone",
+};
+
+/* Length of a URL-like scheme at the start of `s` ("s3" for "s3:bucket"),
+ * or 0 when `s` has none.  One-letter prefixes are not schemes, so that a
+ * drive-letter-like "c:dir" stays a path. */
+static size_t scheme_length(const char *s)
+{
+	size_t i = 0;
+
+	if (!isalpha((unsigned char)s[0]))
+		return 0;
+	while (isalnum((unsigned char)s[i]) || s[i] == '+' || s[i] == '-' || s[i] == '.')
+		i++;
+	if (s[i] != ':' || i < 2)
+		return 0;
+	return i;
+}
+
+int cairn_backend_open(cairn_backend **out, const char *location, int must_exist)
+{
+	size_t n;
+
+	if (!out || !location)
+		return cairn_error_set(CAIRN_EINVAL, "no repository location given");
+	*out = NULL;
+	if (location[0] == '\0')
+		return cairn_error_set(CAIRN_EINVAL, "empty repository location");
+	if (strncmp(location, "local:", 6) == 0) {
+		if (location[6] == '\0')
+			return cairn_error_set(CAIRN_EINVAL, "repository location 'local:' has no path");
+		return cairn_backend_local_open(out, location + 6, must_exist);
+	}
+	n = scheme_length(location);
+	if (n == 0)
+		return cairn_backend_local_open(out, location, must_exist);
+	for (size_t i = 0; i < sizeof(known_schemes) / sizeof(known_schemes[0]); i++)
+		if (strlen(known_schemes[i]) == n && strncmp(location, known_schemes[i], n) == 0)
+			return cairn_error_set(CAIRN_EUNSUPPORTED, "backend '%.*s' is not supported yet",
+				(int)n, location);
+	return cairn_error_set(CAIRN_EUNSUPPORTED,
+		"unknown backend '%.*s' (for a folder whose name contains ':', write 'local:%s')",
+		(int)n, location, location);
+}
+
+/* Refuse handles that would leave the layout: bad type, or a name that is
+ * not a 64-hex id (the config's name is ignored). */
+static int check_handle(const cairn_handle *h)
+{
+	if (!h)
+		return cairn_error_set(CAIRN_EINVAL, "no file handle given");
+	if ((int)h->type < CAIRN_FILE_CONFIG || h->type > CAIRN_FILE_PACK)
+		return cairn_error_set(CAIRN_EINVAL, "invalid file type %d", (int)h->type);
+	if (h->type != CAIRN_FILE_CONFIG && !cairn_id_is_hex(h->name))
+		return cairn_error_set(CAIRN_EINVAL, "invalid %s name '%.64s': want 64 hex characters",
+			cairn_file_type_name(h->type), h->name);
+	return 0;
+}
+
+#define CHECK_BACKEND(be) do { if (!(be) || !(be)->ops) \
+	return cairn_error_set(CAIRN_EINVAL, "no backend given"); } while (0)
+
+int cairn_backend_create(cairn_backend *be)
+{
+	CHECK_BACKEND(be);
+	return be->ops->create(be);
+}
+
+int cairn_backend_save(cairn_backend *be, const cairn_handle *h, const void *data, size_t len)
+{
+	CHECK_BACKEND(be);
+	CAIRN_TRY(check_handle(h));
+	if (!data && len)
+		return cairn_error_set(CAIRN_EINVAL, "no data given to save");
+	return be->ops->save(be, h, data, len);
+}
+
+int cairn_backend_load(cairn_buf *out, cairn_backend *be, const cairn_handle *h,
+	uint64_t offset, size_t length)
+{
+	CHECK_BACKEND(be);
+	CAIRN_TRY(check_handle(h));
+	if (!out)
+		return cairn_error_set(CAIRN_EINVAL, "no output buffer given");
+	return be->ops->load(out, be, h, offset, length);
+}
+
+int cairn_backend_stat(uint64_t *size_out, cairn_backend *be, const cairn_handle *h)
+{
+	CHECK_BACKEND(be);
+	CAIRN_TRY(check_handle(h));
+	if (!size_out)
+		return cairn_error_set(CAIRN_EINVAL, "no size output given");
+	return be->ops->stat(size_out, be, h);
+}
+
+int cairn_backend_list(cairn_backend *be, cairn_file_type type, cairn_backend_list_cb cb,
+	void *payload)
+{
+	CHECK_BACKEND(be);
+	if ((int)type <= CAIRN_FILE_CONFIG || type > CAIRN_FILE_PACK)
+		return cairn_error_set(CAIRN_EINVAL, "cannot list files of type %d", (int)type);
+	if (!cb)
+		return cairn_error_set(CAIRN_EINVAL, "no list callback given");
+	return be->ops->list(be, type, cb, payload);
+}
+
+int cairn_backend_remove(cairn_backend *be, const cairn_handle *h)
+{
+	CHECK_BACKEND(be);
+	CAIRN_TRY(check_handle(h));
+	return be->ops->remove(be, h);
+}
+
+const char *cairn_backend_location(const cairn_backend *be)
+{
+	return be && be->location ? be->location : "";
+}
+
+void cairn_backend_free(cairn_backend *be)
+{
+	char *location;
+
+	if (!be)
+		return;
+	/* ops->free releases the implementation's struct; the location string
+	 * belongs to the base and is freed here. */
+	location = be->location;
+	be->ops->free(be);
+	free(location);
+}
+
+void cairn_handle_set(cairn_handle *h, cairn_file_type type, const char *name)
+{
+	size_t n = 0;
+
+	h->type = type;
+	if (name) {
+		n = strnlen(name, sizeof(h->name) - 1);
+		memcpy(h->name, name, n);
+	}
+	h->name[n] = '\0';
+}
+
+const char *cairn_file_type_name(cairn_file_type type)
+{
+	switch (type) {
+	case CAIRN_FILE_CONFIG: return "config";
+	case CAIRN_FILE_KEY: return "key";
+	case CAIRN_FILE_LOCK: return "lock";
+	case CAIRN_FILE_SNAPSHOT: return "snapshot";
+	case CAIRN_FILE_INDEX: return "index";
+	case CAIRN_FILE_PACK: return "pack";
+	}
+	return "unknown";
+}
