@@ -11,7 +11,8 @@
  * in the index nor in `reserved`, the set of (type, id) saved during this
  * session, and it is inserted into `reserved` under the same mutex hold that
  * found it missing.  So two threads never both store a blob.  Compression and
- * sealing run in the caller's thread without the mutex; only the append to
+ * sealing run in the caller's thread without the mutex, in work buffers
+ * borrowed from a small free list in the repo; only the append to
  * the open pack writer of that blob type (data and tree blobs go to separate
  * packs) is serialised.  A full writer is taken out of the repo under the
  * mutex and finished and uploaded outside it, while other threads fill a
@@ -51,6 +52,7 @@
 #define PACK_SIZE_MAX ((size_t)128 * 1024 * 1024)  /* restic's --pack-size upper bound */
 #define BLOB_MAX ((size_t)1 << 30)                 /* pack offsets are 32-bit */
 #define SPARE_WRITERS 2
+#define SPARE_SCRATCH 16                           /* encode buffers kept for reuse */
 
 /* --- the set of blobs saved in this session -------------------------------- */
 
@@ -141,6 +143,14 @@ static void set_remove(blob_set *s, cairn_blob_type type, const cairn_id *id)
 
 /* --- the repository -------------------------------------------------------- */
 
+/* Work buffers for encoding one blob, lent to a saving thread for one call
+ * and returned to the repo's free list, so the hot path does not allocate
+ * chunk-sized buffers per blob. */
+typedef struct scratch {
+	cairn_buf sealed, work;
+	struct scratch *next;
+} scratch;
+
 struct cairn_repo {
 	cairn_backend *be;          /* borrowed */
 	cairn_config config;
@@ -157,6 +167,8 @@ struct cairn_repo {
 	cairn_pack_writer *writer[2];          /* open pack per blob type */
 	cairn_pack_writer *spare[SPARE_WRITERS];
 	cairn_index_builder *builder;          /* stored packs not yet in an index file */
+	scratch *free_scratch;
+	size_t n_free_scratch;
 	int busy;                   /* pack and index uploads in progress */
 	int write_error;            /* sticky, see the file comment */
 	char write_error_msg[512];
@@ -202,6 +214,13 @@ void cairn_repo_free(cairn_repo *repo)
 	for (int k = 0; k < SPARE_WRITERS; k++)
 		cairn_pack_writer_free(repo->spare[k]);
 	cairn_index_builder_free(repo->builder);
+	while (repo->free_scratch) {
+		scratch *next = repo->free_scratch->next;
+		cairn_buf_release(&repo->free_scratch->sealed);
+		cairn_buf_release(&repo->free_scratch->work);
+		free(repo->free_scratch);
+		repo->free_scratch = next;
+	}
 	cairn_index_free(repo->index);
 	free(repo->reserved.slots);
 	cairn_key_wipe(&repo->key);
@@ -849,10 +868,38 @@ static int take_writer_locked(cairn_pack_writer **out, cairn_repo *repo)
 	return cairn_pack_writer_new(out, &repo->key);
 }
 
+/* Borrow encode buffers (mu held); NULL when out of memory. */
+static scratch *take_scratch_locked(cairn_repo *repo)
+{
+	scratch *sc = repo->free_scratch;
+	if (sc) {
+		repo->free_scratch = sc->next;
+		repo->n_free_scratch--;
+		return sc;
+	}
+	return calloc(1, sizeof(*sc));
+}
+
+/* Return them (mu held); beyond SPARE_SCRATCH they are freed. */
+static void give_scratch_locked(cairn_repo *repo, scratch *sc)
+{
+	if (!sc)
+		return;
+	if (repo->n_free_scratch >= SPARE_SCRATCH) {
+		cairn_buf_release(&sc->sealed);
+		cairn_buf_release(&sc->work);
+		free(sc);
+		return;
+	}
+	sc->next = repo->free_scratch;
+	repo->free_scratch = sc;
+	repo->n_free_scratch++;
+}
+
 int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 	cairn_blob_type type, const void *data, size_t len, const cairn_id *id)
 {
-	cairn_buf sealed = CAIRN_BUF_INIT, scratch = CAIRN_BUF_INIT;
+	scratch *sc = NULL;
 	cairn_pack_writer *full = NULL;
 	cairn_compression mode = CAIRN_COMPRESSION_AUTO;
 	cairn_id bid;
@@ -879,6 +926,8 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		mode = repo->compression;
 		if (r == 0 && !reserved)
 			repo->stats.blobs_duplicate++;
+		if (reserved && !(sc = take_scratch_locked(repo)))
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		pthread_mutex_unlock(&repo->mu);
 		if (r < 0 || !reserved)
 			goto out;
@@ -890,7 +939,7 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 	}
 
 	/* Compress and seal in the caller's thread, without the lock. */
-	if ((r = cairn_blob_encode(&sealed, &ulen, &scratch, &repo->key, repo->config.version, mode,
+	if ((r = cairn_blob_encode(&sc->sealed, &ulen, &sc->work, &repo->key, repo->config.version, mode,
 			data, len)) < 0) {
 		r = cairn_error_wrap(r, "cannot encode %s blob", cairn_blob_type_name(type));
 		goto out;
@@ -899,37 +948,39 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 	pthread_mutex_lock(&repo->mu);
 	if ((r = check_write_error_locked(repo)) == 0 &&
 	    (repo->writer[type] || (r = take_writer_locked(&repo->writer[type], repo)) == 0))
-		r = cairn_pack_writer_add_sealed(repo->writer[type], type, &bid, sealed.data,
-			sealed.len, ulen);
+		r = cairn_pack_writer_add_sealed(repo->writer[type], type, &bid, sc->sealed.data,
+			sc->sealed.len, ulen);
 	if (r == 0) {
 		added = 1;
 		repo->stats.blobs_added++;
 		repo->stats.data_added_plain += len;
-		repo->stats.data_added_stored += sealed.len;
+		repo->stats.data_added_stored += sc->sealed.len;
 		if (cairn_pack_writer_size(repo->writer[type]) >= repo->pack_size) {
 			full = repo->writer[type];
 			repo->writer[type] = NULL;
 			repo->busy++;
 		}
 	}
+	give_scratch_locked(repo, sc);
+	sc = NULL;
 	pthread_mutex_unlock(&repo->mu);
 	if (r < 0)
 		goto out;
 	if (full)
 		r = store_pack(repo, full);
 out:
-	if (r < 0 && reserved && !added) {
-		/* nothing was queued: let a later attempt save it */
+	if (sc || (r < 0 && reserved && !added)) {
 		pthread_mutex_lock(&repo->mu);
-		set_remove(&repo->reserved, type, &bid);
+		/* nothing was queued: let a later attempt save it */
+		if (r < 0 && reserved && !added)
+			set_remove(&repo->reserved, type, &bid);
+		give_scratch_locked(repo, sc);
 		pthread_mutex_unlock(&repo->mu);
 	}
 	if (id_out)
 		*id_out = bid;
 	if (added_out)
 		*added_out = added;
-	cairn_buf_release(&sealed);
-	cairn_buf_release(&scratch);
 	return r;
 }
 
