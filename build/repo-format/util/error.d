@@ -1,3 +1,0 @@
-build/repo-format/util/error.o: repo-format/util/error.c \
- include/cairn/error.h
-include/cairn/error.h:
