@@ -23,6 +23,9 @@ CAIRN_API int cairn_time_local_offset(cairn_time t);
 /* Parse RFC 3339 with optional fraction (any number of digits) and Z or
  * +hh:mm/-hh:mm.  CAIRN_EINVAL if malformed. */
 CAIRN_API int cairn_time_parse(cairn_time *out, const char *text);
+/* Same, also returning the zone offset the text was written with, in
+ * seconds east of UTC (0 for "Z"), so it can be written back unchanged. */
+CAIRN_API int cairn_time_parse_offset(cairn_time *out, int *tz_offset_sec_out, const char *text);
 
 CAIRN_API cairn_time cairn_time_now(void);
 
