@@ -1,0 +1,824 @@
+/* source_fs.c: the file-system walk behind the source interface (source.h).
+ *
+ * What it yields, entry by entry, is what restic 0.14 records for the same
+ * file: lstat metadata (Go FileMode bits, nanosecond times, uid/gid and
+ * their names, inode and st_dev for every type, st_nlink for files,
+ * symlinks and devices, st_size for files, st_rdev for devices), the
+ * symlink target, and every extended attribute llistxattr shows (values
+ * read with lgetxattr; file systems without xattrs give none).  Sockets are
+ * skipped, as restic skips them.  Directory listings are sorted by name in
+ * byte order.
+ *
+ * Top level: each target becomes one entry named after its last path
+ * element; a later target whose last element is already taken gets "-1",
+ * "-2", ... appended (as restic does for clashing top-level names); "/"
+ * contributes its entries.  Targets that do not exist are skipped with a
+ * warning, as restic does.
+ *
+ * Excludes (restic's simple cases): a pattern without '/' is matched with
+ * fnmatch against the entry's name; a pattern starting with '/' against the
+ * entry's absolute path; any other pattern with '/' against every tail of
+ * the absolute path that starts at a path element.  '*' does not match '/'
+ * in path patterns; "**" is not special.  An excluded directory is not
+ * entered.  With one_file_system a directory on another device than its
+ * target is kept as an empty directory (the mount point) and not entered.
+ *
+ * Reading: files are opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK (so a file that
+ * was swapped for a fifo cannot block us) plus O_NOATIME where permitted;
+ * directories are opened with O_NOATIME too, so a backup does not change the
+ * atimes it records.  When a file's size, mtime or ctime after reading differ
+ * from the listing, or the bytes read differ from the listed size, the
+ * reader reports a warning; the archiver stores what was read.
+ *
+ * Invariants: every entry's path is its absolute path; priv holds the
+ * device of the target it was reached from (for one_file_system).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "source.h"
+
+typedef struct idname {
+	uint32_t id;
+	char *name; /* NULL: no such user/group */
+} idname;
+
+typedef struct idcache {
+	idname *v;
+	size_t n, cap;
+} idcache;
+
+typedef struct fs_source {
+	source base; /* first member */
+	char **paths;      /* absolute target paths that exist, argument order */
+	size_t n_paths;
+	char **excludes;
+	size_t n_excludes;
+	int one_file_system;
+	idcache users, groups;
+} fs_source;
+
+typedef struct fs_reader {
+	source_reader base; /* first member */
+	fs_source *src;
+	int fd;
+	char *path;
+	uint64_t size_before, bytes_read;
+	cairn_time mtime_before, ctime_before;
+} fs_reader;
+
+static const source_ops fs_ops;
+static const source_reader_ops fs_reader_ops;
+
+static fs_source *fs_downcast(source *s)
+{
+	return s->ops == &fs_ops ? (fs_source *)s : NULL;
+}
+
+/* ---- paths ---- */
+
+/* "dir" + "/" + "name", without doubling the slash after "/". */
+static char *join_path(const char *dir, const char *name)
+{
+	size_t dl = strlen(dir), nl = strlen(name);
+	int slash = dl > 0 && dir[dl - 1] != '/';
+	char *p = malloc(dl + slash + nl + 1);
+	if (!p)
+		return NULL;
+	memcpy(p, dir, dl);
+	if (slash)
+		p[dl] = '/';
+	memcpy(p + dl + slash, name, nl + 1);
+	return p;
+}
+
+int source_fs_abspath(char **out, const char *path)
+{
+	char *cwd = NULL, *full = NULL, *res = NULL;
+	size_t len, o = 0;
+	int r = 0;
+
+	*out = NULL;
+	if (!path || !*path)
+		return cairn_error_set(CAIRN_EINVAL, "empty path");
+	if (path[0] == '/') {
+		full = strdup(path);
+	} else {
+		if (!(cwd = getcwd(NULL, 0))) {
+			r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot get the current directory");
+			goto out;
+		}
+		full = join_path(cwd, path);
+	}
+	if (!full) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	len = strlen(full);
+	if (!(res = malloc(len + 2))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* Walk the elements; res always holds "/a/b" without a trailing slash
+	 * (o == 0 stands for "/"). */
+	for (size_t i = 0; i < len;) {
+		size_t j;
+		while (i < len && full[i] == '/')
+			i++;
+		j = i;
+		while (j < len && full[j] != '/')
+			j++;
+		if (j == i)
+			break;
+		if (j - i == 1 && full[i] == '.') {
+			/* nothing */
+		} else if (j - i == 2 && full[i] == '.' && full[i + 1] == '.') {
+			while (o > 0 && res[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--; /* drop the slash too */
+		} else {
+			res[o++] = '/';
+			memcpy(res + o, full + i, j - i);
+			o += j - i;
+		}
+		i = j;
+	}
+	if (o == 0)
+		res[o++] = '/';
+	res[o] = '\0';
+	*out = res;
+	res = NULL;
+out:
+	free(cwd);
+	free(full);
+	free(res);
+	return r;
+}
+
+static const char *base_name(const char *abspath)
+{
+	const char *s = strrchr(abspath, '/');
+	return s ? s + 1 : abspath;
+}
+
+/* ---- excludes ---- */
+
+static int excluded(const fs_source *fs, const char *path, const char *name)
+{
+	for (size_t i = 0; i < fs->n_excludes; i++) {
+		const char *p = fs->excludes[i];
+		if (!strchr(p, '/')) {
+			if (fnmatch(p, name, 0) == 0)
+				return 1;
+		} else if (p[0] == '/') {
+			if (fnmatch(p, path, FNM_PATHNAME) == 0)
+				return 1;
+		} else {
+			for (const char *t = path; t; t = strchr(t + 1, '/'))
+				if (fnmatch(p, t + (*t == '/'), FNM_PATHNAME) == 0)
+					return 1;
+		}
+	}
+	return 0;
+}
+
+/* ---- user and group names ---- */
+
+static int idcache_lookup(idcache *c, uint32_t id, int group, char **name_out)
+{
+	char *buf = NULL, *name = NULL;
+	size_t bufsize = 1024;
+	int r = 0, e;
+
+	*name_out = NULL;
+	for (size_t i = 0; i < c->n; i++)
+		if (c->v[i].id == id) {
+			if (c->v[i].name && !(*name_out = strdup(c->v[i].name)))
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			return 0;
+		}
+	for (;;) {
+		if (!(buf = malloc(bufsize)))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		if (group) {
+			struct group gr, *res = NULL;
+			e = getgrgid_r((gid_t)id, &gr, buf, bufsize, &res);
+			if (e == 0 && res && !(name = strdup(gr.gr_name)))
+				e = ENOMEM;
+		} else {
+			struct passwd pw, *res = NULL;
+			e = getpwuid_r((uid_t)id, &pw, buf, bufsize, &res);
+			if (e == 0 && res && !(name = strdup(pw.pw_name)))
+				e = ENOMEM;
+		}
+		free(buf);
+		buf = NULL;
+		if (e != ERANGE || bufsize >= (1u << 20))
+			break;
+		bufsize *= 2;
+	}
+	if (e == ENOMEM)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	/* other lookup failures: the name is unknown, like restic's "" */
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 8;
+		idname *v = realloc(c->v, cap * sizeof(*v));
+		if (!v) {
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+		c->v = v;
+		c->cap = cap;
+	}
+	c->v[c->n].id = id;
+	c->v[c->n].name = name;
+	c->n++;
+	if (name && !(*name_out = strdup(name)))
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	name = NULL;
+out:
+	free(name);
+	return r;
+}
+
+static void idcache_release(idcache *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		free(c->v[i].name);
+	free(c->v);
+	memset(c, 0, sizeof(*c));
+}
+
+/* ---- metadata ---- */
+
+static int os_error_is_no_xattrs(int e)
+{
+	return e == ENOTSUP || e == ENODATA || e == ENOSYS;
+}
+
+/* Read every listable xattr of `path` into the node.  Failures that are not
+ * "no xattrs here" are warnings: the entry is still stored. */
+static int read_xattrs(fs_source *fs, const char *path, cairn_node *node)
+{
+	char *names = NULL;
+	unsigned char *value = NULL;
+	ssize_t n;
+	int r = 0;
+
+	for (;;) {
+		n = llistxattr(path, NULL, 0);
+		if (n <= 0)
+			break;
+		free(names);
+		if (!(names = malloc((size_t)n))) {
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+		n = llistxattr(path, names, (size_t)n);
+		if (n >= 0 || errno != ERANGE)
+			break;
+	}
+	if (n < 0) {
+		if (!os_error_is_no_xattrs(errno))
+			source_report(&fs->base, 0, path, "cannot list extended attributes: %s",
+				strerror(errno));
+		goto out;
+	}
+	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+		const char *name = names + i;
+		ssize_t vl;
+		for (;;) {
+			vl = lgetxattr(path, name, NULL, 0);
+			if (vl < 0)
+				break;
+			free(value);
+			if (!(value = malloc(vl ? (size_t)vl : 1))) {
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto out;
+			}
+			vl = lgetxattr(path, name, value, (size_t)vl);
+			if (vl >= 0 || errno != ERANGE)
+				break;
+		}
+		if (vl < 0) {
+			if (!os_error_is_no_xattrs(errno))
+				source_report(&fs->base, 0, path, "cannot read extended attribute '%s': %s",
+					name, strerror(errno));
+			continue;
+		}
+		if ((r = cairn_node_add_xattr(node, name, value, (size_t)vl)) < 0)
+			goto out;
+	}
+out:
+	free(names);
+	free(value);
+	return r;
+}
+
+static cairn_time ts_time(struct timespec ts)
+{
+	cairn_time t = { (int64_t)ts.tv_sec, (int32_t)ts.tv_nsec };
+	return t;
+}
+
+/* Fill `e` for the file at `path` with lstat result `st`, named `name`.
+ * Returns 1 when the entry is stored, 0 when it is skipped (a socket or a
+ * symlink that vanished), negative on a fatal error.  Problems are
+ * reported. */
+static int fill_entry(fs_source *fs, source_entry *e, const char *path, const char *name,
+	const struct stat *st, uint64_t target_dev)
+{
+	cairn_node *n = &e->node;
+	int r = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (S_ISSOCK(st->st_mode))
+		return 0;
+	if (!(n->name = strdup(name)) || !(e->path = strdup(path))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	e->priv = target_dev;
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG: n->type = CAIRN_NODE_FILE; break;
+	case S_IFDIR: n->type = CAIRN_NODE_DIR; break;
+	case S_IFLNK: n->type = CAIRN_NODE_SYMLINK; break;
+	case S_IFBLK: n->type = CAIRN_NODE_DEV; break;
+	case S_IFCHR: n->type = CAIRN_NODE_CHARDEV; break;
+	case S_IFIFO: n->type = CAIRN_NODE_FIFO; break;
+	default:
+		source_report(&fs->base, 1, path, "unknown file type %#o", (unsigned)(st->st_mode & S_IFMT));
+		r = 0;
+		goto out;
+	}
+	n->mode = cairn_mode_from_posix(st->st_mode);
+	n->mtime = ts_time(st->st_mtim);
+	n->atime = ts_time(st->st_atim);
+	n->ctime = ts_time(st->st_ctim);
+	n->uid = (uint32_t)st->st_uid;
+	n->gid = (uint32_t)st->st_gid;
+	if ((r = idcache_lookup(&fs->users, n->uid, 0, &n->user)) < 0 ||
+		(r = idcache_lookup(&fs->groups, n->gid, 1, &n->group)) < 0)
+		goto out;
+	n->inode = (uint64_t)st->st_ino;
+	n->device_id = (uint64_t)st->st_dev;
+	switch (n->type) {
+	case CAIRN_NODE_FILE:
+		n->size = (uint64_t)st->st_size;
+		n->links = (uint64_t)st->st_nlink;
+		break;
+	case CAIRN_NODE_SYMLINK: {
+		size_t cap = (size_t)st->st_size + 1;
+		ssize_t l;
+		for (;;) {
+			if (cap < 64)
+				cap = 64;
+			free(n->linktarget);
+			if (!(n->linktarget = malloc(cap))) {
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto out;
+			}
+			l = readlink(path, n->linktarget, cap);
+			if (l < 0 || (size_t)l < cap)
+				break;
+			cap *= 2;
+		}
+		if (l < 0) {
+			source_report(&fs->base, 1, path, "cannot read the symlink: %s", strerror(errno));
+			r = 0;
+			goto out;
+		}
+		n->linktarget[l] = '\0';
+		n->links = (uint64_t)st->st_nlink;
+		break;
+	}
+	case CAIRN_NODE_DEV:
+	case CAIRN_NODE_CHARDEV:
+		n->device = (uint64_t)st->st_rdev;
+		n->links = (uint64_t)st->st_nlink;
+		break;
+	default:
+		break;
+	}
+	if ((r = read_xattrs(fs, path, n)) < 0)
+		goto out;
+	return 1;
+out:
+	source_entry_release(e);
+	return r;
+}
+
+/* ---- listing ---- */
+
+typedef struct entry_vec {
+	source_entry *v;
+	size_t n, cap;
+} entry_vec;
+
+static source_entry *vec_push(entry_vec *a)
+{
+	if (a->n == a->cap) {
+		size_t cap = a->cap ? a->cap * 2 : 16;
+		source_entry *v = realloc(a->v, cap * sizeof(*v));
+		if (!v)
+			return NULL;
+		a->v = v;
+		a->cap = cap;
+	}
+	memset(&a->v[a->n], 0, sizeof(a->v[0]));
+	return &a->v[a->n];
+}
+
+/* lstat `path` and append its entry (named `name`) unless it is excluded,
+ * a socket or unreadable (reported). */
+static int add_path(fs_source *fs, entry_vec *a, const char *path, const char *name,
+	int is_target, uint64_t target_dev)
+{
+	struct stat st;
+	source_entry *e;
+	int r;
+
+	if (excluded(fs, path, name))
+		return 0;
+	if (lstat(path, &st) < 0) {
+		if (is_target && errno == ENOENT) {
+			source_report(&fs->base, 0, path, "does not exist, skipping");
+			return 0;
+		}
+		source_report(&fs->base, 1, path, "%s", strerror(errno));
+		return 0;
+	}
+	if (is_target)
+		target_dev = (uint64_t)st.st_dev;
+	if (!(e = vec_push(a)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((r = fill_entry(fs, e, path, name, &st, target_dev)) < 0)
+		return r;
+	if (r > 0)
+		a->n++;
+	return 0;
+}
+
+/* Read the names in directory `path` (without "." and ".."), sorted. */
+static int read_names(char ***out, size_t *n_out, const char *path)
+{
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	DIR *d = NULL;
+	int fd, r = 0;
+
+	*out = NULL;
+	*n_out = 0;
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || !(d = fdopendir(fd))) {
+		r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	for (;;) {
+		struct dirent *de;
+		errno = 0;
+		if (!(de = readdir(d))) {
+			if (errno) {
+				r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+				goto out;
+			}
+			break;
+		}
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n == cap) {
+			size_t c2 = cap ? cap * 2 : 32;
+			char **v = realloc(names, c2 * sizeof(*v));
+			if (!v) {
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto out;
+			}
+			names = v;
+			cap = c2;
+		}
+		if (!(names[n] = strdup(de->d_name))) {
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+		n++;
+	}
+	*out = names;
+	*n_out = n;
+	names = NULL;
+out:
+	if (d)
+		closedir(d);
+	if (names) {
+		for (size_t i = 0; i < n; i++)
+			free(names[i]);
+		free(names);
+	}
+	return r;
+}
+
+static void free_names(char **names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+/* Append the entries of directory `path`, named as in the directory. */
+static int add_dir_entries(fs_source *fs, entry_vec *a, const char *path, uint64_t target_dev,
+	int is_target)
+{
+	char **names = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = read_names(&names, &n, path)) < 0)
+		return r;
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		char *child = join_path(path, names[i]);
+		if (!child) {
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		r = add_path(fs, a, child, names[i], is_target, target_dev);
+		free(child);
+	}
+	free_names(names, n);
+	return r;
+}
+
+/* 1 if one of the first n entries of a is called `name`. */
+static int name_taken(const entry_vec *a, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(a->v[i].node.name, name) == 0)
+			return 1;
+	return 0;
+}
+
+static int list_root(fs_source *fs, entry_vec *a)
+{
+	int r = 0;
+
+	for (size_t i = 0; i < fs->n_paths && r >= 0; i++) {
+		const char *path = fs->paths[i];
+		char *name = NULL;
+		size_t before = a->n;
+
+		if (strcmp(path, "/") == 0) {
+			/* the entries of / itself, each its own target */
+			if ((r = add_dir_entries(fs, a, path, 0, 1)) < 0)
+				source_report(&fs->base, 1, path, "%s", cairn_error_message());
+			r = 0;
+			/* clashes with earlier top-level names: keep the first */
+			for (size_t j = before; j < a->n;) {
+				if (name_taken(a, before, a->v[j].node.name)) {
+					source_report(&fs->base, 1, a->v[j].path,
+						"name clashes with another target, skipping");
+					source_entry_release(&a->v[j]);
+					a->v[j] = a->v[--a->n];
+				} else {
+					j++;
+				}
+			}
+			continue;
+		}
+		if (!(name = strdup(base_name(path)))) {
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			break;
+		}
+		for (unsigned k = 1; name_taken(a, a->n, name); k++) {
+			char *alt = malloc(strlen(base_name(path)) + 16);
+			if (!alt) {
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				break;
+			}
+			sprintf(alt, "%s-%u", base_name(path), k);
+			free(name);
+			name = alt;
+		}
+		if (r >= 0)
+			r = add_path(fs, a, path, name, 1, 0);
+		free(name);
+	}
+	return r;
+}
+
+static int fs_list(source *s, const source_entry *dir, source_entry **out, size_t *n_out)
+{
+	fs_source *fs = fs_downcast(s);
+	entry_vec a = { NULL, 0, 0 };
+	int r;
+
+	*out = NULL;
+	*n_out = 0;
+	if (!dir) {
+		r = list_root(fs, &a);
+	} else if (dir->node.type != CAIRN_NODE_DIR) {
+		r = cairn_error_set(CAIRN_EINVAL, "not a directory");
+	} else if (fs->one_file_system && dir->node.device_id != dir->priv) {
+		r = 0; /* a mount point: kept, not entered */
+	} else {
+		r = add_dir_entries(fs, &a, dir->path, dir->priv, 0);
+	}
+	if (r >= 0)
+		r = source_entries_sort(a.v, a.n);
+	if (r < 0) {
+		source_entries_free(a.v, a.n);
+		return r;
+	}
+	*out = a.v;
+	*n_out = a.n;
+	return 0;
+}
+
+/* ---- reading ---- */
+
+static int fs_open(source *s, const source_entry *file, source_reader **out)
+{
+	fs_source *fs = fs_downcast(s);
+	fs_reader *rd = NULL;
+	struct stat st;
+	int fd, flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, r = 0;
+
+	*out = NULL;
+	fd = open(file->path, flags | O_NOATIME);
+	if (fd < 0 && errno == EPERM)
+		fd = open(file->path, flags);
+	if (fd < 0)
+		return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+	if (fstat(fd, &st) < 0) {
+		r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = cairn_error_set(CAIRN_EIO, "is no longer a regular file");
+		goto out;
+	}
+	if (fcntl(fd, F_SETFL, O_RDONLY) < 0) {
+		r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+		goto out;
+	}
+	if (!(rd = calloc(1, sizeof(*rd))) || !(rd->path = strdup(file->path))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	rd->base.ops = &fs_reader_ops;
+	rd->src = fs;
+	rd->fd = fd;
+	/* compare with the listing, so a change between listing and opening
+	 * counts as well */
+	rd->size_before = file->node.size;
+	rd->mtime_before = file->node.mtime;
+	rd->ctime_before = file->node.ctime;
+	if ((uint64_t)st.st_ino != file->node.inode || (uint64_t)st.st_dev != file->node.device_id)
+		source_report(s, 0, file->path, "file was replaced after it was listed");
+	fd = -1;
+	*out = &rd->base;
+	rd = NULL;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (rd) {
+		free(rd->path);
+		free(rd);
+	}
+	return r;
+}
+
+static ssize_t fs_read(source_reader *r, void *buf, size_t len)
+{
+	fs_reader *rd = (fs_reader *)r;
+	ssize_t n;
+
+	do
+		n = read(rd->fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+	rd->bytes_read += (uint64_t)n;
+	return n;
+}
+
+static int same_time(cairn_time a, struct timespec b)
+{
+	return a.sec == (int64_t)b.tv_sec && a.nsec == (int32_t)b.tv_nsec;
+}
+
+static void fs_close(source_reader *r)
+{
+	fs_reader *rd = (fs_reader *)r;
+	struct stat st;
+
+	if (fstat(rd->fd, &st) == 0 &&
+		((uint64_t)st.st_size != rd->size_before || rd->bytes_read != rd->size_before ||
+		 !same_time(rd->mtime_before, st.st_mtim) || !same_time(rd->ctime_before, st.st_ctim)))
+		source_report(&rd->src->base, 0, rd->path,
+			"file changed while it was read; stored the %llu bytes read",
+			(unsigned long long)rd->bytes_read);
+	close(rd->fd);
+	free(rd->path);
+	free(rd);
+}
+
+/* ---- lifecycle ---- */
+
+static void fs_free(source *s)
+{
+	fs_source *fs = fs_downcast(s);
+	if (!fs)
+		return;
+	for (size_t i = 0; i < fs->n_paths; i++)
+		free(fs->paths[i]);
+	free(fs->paths);
+	for (size_t i = 0; i < fs->n_excludes; i++)
+		free(fs->excludes[i]);
+	free(fs->excludes);
+	idcache_release(&fs->users);
+	idcache_release(&fs->groups);
+	free(fs);
+}
+
+static const source_ops fs_ops = { "fs", fs_list, fs_open, fs_free };
+static const source_reader_ops fs_reader_ops = { fs_read, fs_close };
+
+int source_fs_new(source **out, const source_fs_options *opts)
+{
+	fs_source *fs = NULL;
+	int r = 0;
+
+	*out = NULL;
+	if (!(fs = calloc(1, sizeof(*fs))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	fs->base.ops = &fs_ops;
+	fs->base.report = opts->report;
+	fs->base.report_payload = opts->report_payload;
+	fs->one_file_system = opts->one_file_system;
+	if (!(fs->paths = calloc(opts->n_targets + 1, sizeof(char *))) ||
+		!(fs->excludes = calloc(opts->n_excludes + 1, sizeof(char *)))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < opts->n_excludes; i++) {
+		if (!(fs->excludes[i] = strdup(opts->excludes[i]))) {
+			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			goto out;
+		}
+		fs->n_excludes++;
+	}
+	for (size_t i = 0; i < opts->n_targets; i++) {
+		char *abs = NULL;
+		struct stat st;
+		int dup = 0;
+
+		if ((r = source_fs_abspath(&abs, opts->targets[i])) < 0)
+			goto out;
+		for (size_t j = 0; j < fs->n_paths && !dup; j++)
+			dup = strcmp(fs->paths[j], abs) == 0;
+		if (dup) {
+			free(abs);
+			continue;
+		}
+		if (lstat(abs, &st) < 0 && errno == ENOENT) {
+			source_report(&fs->base, 0, abs, "does not exist, skipping");
+			free(abs);
+			continue;
+		}
+		fs->paths[fs->n_paths++] = abs;
+	}
+	if (fs->n_paths == 0) {
+		r = cairn_error_set(CAIRN_ENOTFOUND, "all target directories/files do not exist");
+		goto out;
+	}
+	*out = &fs->base;
+	fs = NULL;
+out:
+	if (fs)
+		fs_free(&fs->base);
+	return r;
+}
+
+const char *const *source_fs_paths(source *s, size_t *n_out)
+{
+	fs_source *fs = fs_downcast(s);
+	if (!fs) {
+		*n_out = 0;
+		return NULL;
+	}
+	*n_out = fs->n_paths;
+	return (const char *const *)fs->paths;
+}
