@@ -75,6 +75,7 @@ typedef struct fs_reader {
 	char *path;
 	uint64_t size_before, bytes_read;
 	cairn_time mtime_before, ctime_before;
+	int at_eof; /* read returned 0: only a complete read is checked for changes */
 } fs_reader;
 
 static const source_ops fs_ops;
@@ -711,6 +712,8 @@ static ssize_t fs_read(source_reader *r, void *buf, size_t len)
 	if (n < 0)
 		return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
 	rd->bytes_read += (uint64_t)n;
+	if (n == 0 && len > 0)
+		rd->at_eof = 1;
 	return n;
 }
 
@@ -724,7 +727,7 @@ static void fs_close(source_reader *r)
 	fs_reader *rd = (fs_reader *)r;
 	struct stat st;
 
-	if (fstat(rd->fd, &st) == 0 &&
+	if (rd->at_eof && fstat(rd->fd, &st) == 0 &&
 		((uint64_t)st.st_size != rd->size_before || rd->bytes_read != rd->size_before ||
 		 !same_time(rd->mtime_before, st.st_mtim) || !same_time(rd->ctime_before, st.st_ctim)))
 		source_report(&rd->src->base, 0, rd->path,
