@@ -14,9 +14,6 @@
 
 #include <cairn/sys/backend.h>
 
-/* Cutting a path that does not fit is the documented behaviour. */
-#pragma GCC diagnostic ignored "-Wformat-truncation"
-
 const char *cairn_layout_dir(cairn_file_type type)
 {
 	switch (type) {
