@@ -387,6 +387,7 @@ static int walk_packs(json_t *packs, cairn_index_entry_cb cb, void *payload)
 	return 0;
 }
 
+/* The entries passed to cb are borrowed for the call only. */
 int cairn_index_parse_json(const char *json, size_t len, cairn_index_entry_cb cb, void *payload)
 {
 	json_error_t jerr;
@@ -579,6 +580,7 @@ static char *put_id(char *p, const cairn_id *id)
 	return put(p, hex, 64);
 }
 
+/* out (caller-owned) is replaced by the JSON, trailing newline included. */
 int cairn_index_builder_encode(cairn_buf *out, const cairn_index_builder *b)
 {
 	size_t bound;

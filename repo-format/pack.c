@@ -51,6 +51,8 @@ const char *cairn_blob_type_name(cairn_blob_type t)
 
 /* ---- blob codec ---- */
 
+/* sealed_out and scratch are caller-owned (scratch may be NULL: a
+ * temporary is used and freed).  They must be different buffers. */
 int cairn_blob_encode(cairn_buf *sealed_out, uint32_t *ulen_out, cairn_buf *scratch,
 	const cairn_key *key, unsigned repo_version, cairn_compression mode,
 	const void *plain, size_t len)
@@ -94,6 +96,7 @@ out:
 	return r;
 }
 
+/* out (caller-owned) receives the plaintext; it is left empty on error. */
 int cairn_blob_decode(cairn_buf *out, const cairn_key *key, const void *sealed,
 	size_t sealed_len, uint32_t ulen, const cairn_id *id)
 {
@@ -278,6 +281,8 @@ out:
 	return r;
 }
 
+/* Borrowed from the writer until reset/free.  Before finish it is the blobs
+ * written so far. */
 const unsigned char *cairn_pack_writer_data(const cairn_pack_writer *pw, size_t *len_out)
 {
 	*len_out = pw->data.len;
@@ -300,6 +305,8 @@ void cairn_pack_writer_reset(cairn_pack_writer *pw)
 
 /* ---- reader ---- */
 
+/* On success *entries_out is a malloc'ed array the caller frees with free();
+ * on a positive return (tail too short) or an error nothing is allocated. */
 int cairn_pack_parse_header(cairn_pack_entry **entries_out, size_t *n_out,
 	const cairn_key *key, const unsigned char *tail, size_t tail_len, uint64_t pack_size)
 {
@@ -389,6 +396,8 @@ out:
 	return r;
 }
 
+/* Reads the last min(size, 64 KiB) bytes, and once more if the header is
+ * larger.  *entries_out as for cairn_pack_parse_header (caller frees). */
 int cairn_pack_load_header(cairn_pack_entry **entries_out, size_t *n_out,
 	cairn_backend *be, const cairn_key *key, const cairn_id *pack_id)
 {
