@@ -32,7 +32,8 @@ CAIRN_API void cairn_snapshot_release(cairn_snapshot *s);
 CAIRN_API int cairn_strlist_add(char ***list, size_t *n, const char *s);
 CAIRN_API void cairn_strlist_free(char **list, size_t n);
 
-/* JSON as restic 0.14 writes it (compact, trailing newline); out replaced. */
+/* JSON as restic 0.14 writes it (compact, no trailing newline: restic stores
+ * json.Marshal's output as is); out replaced. */
 CAIRN_API int cairn_snapshot_encode(cairn_buf *out, const cairn_snapshot *s);
 /* Parse; `tree` and `time` are required (CAIRN_ECORRUPT otherwise).
  * *out must be CAIRN_SNAPSHOT_INIT; caller releases. id is left zero. */
