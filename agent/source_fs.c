@@ -581,9 +581,12 @@ static int list_root(fs_source *fs, entry_vec *a)
 		size_t before = a->n;
 
 		if (strcmp(path, "/") == 0) {
-			/* the entries of / itself, each its own target */
-			if ((r = add_dir_entries(fs, a, path, 0, 1)) < 0)
-				source_report(&fs->base, 1, path, "%s", cairn_error_message());
+			/* the entries of / itself, on the device of / */
+			struct stat st;
+			if (lstat(path, &st) < 0 ||
+				(r = add_dir_entries(fs, a, path, (uint64_t)st.st_dev, 0)) < 0)
+				source_report(&fs->base, 1, path, "%s", r < 0 ? cairn_error_message()
+					: strerror(errno));
 			r = 0;
 			/* clashes with earlier top-level names: keep the first */
 			for (size_t j = before; j < a->n;) {
