@@ -9,7 +9,9 @@
 #     restored exactly;
 #  3. crafted trees with a node named ".." and one named "../escaped2"
 #     (written through the library's public API, as restic cannot make
-#     them): refused with a message naming the node, nothing escapes.
+#     them): refused with a message naming the node, nothing escapes;
+#  4. --verify re-reads what was written: a hard-link group whose members
+#     list different content restores (restic semantics) but fails --verify.
 source "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$(dirname "$CAIRN_BIN")" && pwd)
 
@@ -84,7 +86,8 @@ step "3: crafted trees with nodes named '..' and '../escaped2'"
 cat >"$T/craft.c" <<'EOF'
 /* craft: add a snapshot whose root tree holds one node with the name given
  * on the command line (a dir holding the file "escaped", or a file), the
- * way a hostile or broken writer could. */
+ * way a hostile or broken writer could; or ("hardlinks") two members of a
+ * hard-link group with different content. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,7 +122,20 @@ int main(int argc, char **argv)
 		TIMES ",\"size\":8,\"content\":[\"%s\"]}]}\n", dhex);
 	if (cairn_repo_save_blob(&inner, NULL, repo, CAIRN_BLOB_TREE, json, strlen(json), NULL) < 0) die("tree");
 	cairn_id_to_hex(ihex, &inner);
-	if (strcmp(argv[3], "dir") == 0)
+	if (strcmp(argv[3], "hardlinks") == 0) {
+		/* Two members of one hard-link group whose content lists differ:
+		 * restore writes the first and links the second to it. */
+		cairn_id other;
+		char ohex[65];
+		if (cairn_repo_save_blob(&other, NULL, repo, CAIRN_BLOB_DATA, "another\n", 8, NULL) < 0)
+			die("data");
+		cairn_id_to_hex(ohex, &other);
+		snprintf(json, sizeof(json), "{\"nodes\":["
+			"{\"name\":\"a\",\"type\":\"file\",\"mode\":420," TIMES ",\"inode\":42,"
+			"\"device_id\":7,\"size\":8,\"links\":2,\"content\":[\"%s\"]},"
+			"{\"name\":\"b\",\"type\":\"file\",\"mode\":420," TIMES ",\"inode\":42,"
+			"\"device_id\":7,\"size\":8,\"links\":2,\"content\":[\"%s\"]}]}\n", dhex, ohex);
+	} else if (strcmp(argv[3], "dir") == 0)
 		snprintf(json, sizeof(json), "{\"nodes\":[{\"name\":\"%s\",\"type\":\"dir\",\"mode\":2147484141,"
 			TIMES ",\"content\":null,\"subtree\":\"%s\"}]}\n", argv[2], ihex);
 	else
@@ -155,4 +171,12 @@ for spec in "..:dir" "../escaped2:file"; do
 	[ -z "$(ls -A "$T/crafted/t")" ] || fail "the crafted snapshot left entries: $(ls -A "$T/crafted/t")"
 	expect_exit 1 cairn -r "$repo" ls "$id" >/dev/null
 done
+step "4: --verify catches a restored file whose content is not what its node lists"
+id=$("$T/craft" "$repo" unused hardlinks) || fail "crafting a lying hard-link group"
+expect_exit 0 cairn -r "$repo" restore "$id" --target "$T/hl"
+[ "$(cat "$T/hl/b")" = escaped ] || fail "b is not a hard link to a"
+out=$(cairn -r "$repo" restore "$id" --target "$T/hl2" --verify 2>&1) && fail "--verify passed a mismatch"
+echo "$out"
+echo "$out" | grep -q "verify failed for '/b'" || fail "--verify does not name '/b'"
+echo "$out" | grep "verify failed for '/a'" && fail "--verify blames '/a'"
 echo "restore stayed inside its target and wrote only verified data"
