@@ -225,7 +225,6 @@ static int save_dir(archiver *a, const source_entry *dir, const cairn_id *parent
 	cairn_tree prev = CAIRN_TREE_INIT, tree = CAIRN_TREE_INIT;
 	int added = 0, r;
 
-	load_parent(a, &prev, parent_tree, dpath);
 	if ((r = source_list(a->src, dir, &entries, &n)) < 0) {
 		if (!dir)
 			goto out; /* the root listing failing is fatal */
@@ -233,6 +232,7 @@ static int save_dir(archiver *a, const source_entry *dir, const cairn_id *parent
 		r = 0;
 		goto out;
 	}
+	load_parent(a, &prev, parent_tree, dpath);
 	for (size_t i = 0; i < n; i++) {
 		source_entry *e = &entries[i];
 		const cairn_node *p = cairn_tree_find(&prev, e->node.name);

@@ -673,7 +673,8 @@ static int fs_open(source *s, const source_entry *file, source_reader **out)
 		r = cairn_error_set(CAIRN_EIO, "is no longer a regular file");
 		goto out;
 	}
-	if (fcntl(fd, F_SETFL, O_RDONLY) < 0) {
+	/* blocking reads from here on; keep O_NOATIME */
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
 		r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
 		goto out;
 	}
