@@ -306,7 +306,6 @@ int cmd_dump(const cli_globals *g, int argc, char **argv)
 		cli_fail("cannot dump");
 		goto out;
 	}
-	cli_install_signal_handlers();
 	switch (node.type) {
 	case CAIRN_NODE_FILE:
 		r = dump_content(&d, (const char *)norm.data, &node);

@@ -181,7 +181,6 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 			subpath && *subpath ? subpath : "", opts.target);
 	fflush(stdout);
 
-	cli_install_signal_handlers();
 	start = now_seconds();
 	r = restorer_run(&st, cr.repo, &tree, &opts, g);
 	if (r == CAIRN_ECANCELED || cli_interrupted()) {

@@ -13,7 +13,7 @@
 #  4. --verify re-reads what was written: a hard-link group whose members
 #     list different content restores (restic semantics) but fails --verify.
 source "$(dirname "$0")/lib.sh"
-ROOT=$(cd "$(dirname "$CAIRN_BIN")" && pwd)
+ROOT=$(cd "$TESTS_DIR/.." && pwd)   # the checkout: include/ and build/libcairn.a
 
 repo=$T/repo
 mkdir -p "$T/data"
