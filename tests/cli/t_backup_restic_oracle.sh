@@ -39,6 +39,10 @@ cat "$T/diff"
 grep -v '^sparse: not sparse' "$T/diff" | grep -q . && fail "restored tree differs"
 [ "$(stat -c %s "$T/out/src/sparse")" = 20971520 ] || fail "sparse file size"
 
+step "cairn restore reproduces it too, sparse file included"
+cairn -r "$T/repo" restore latest --target "$T/out-cairn" >/dev/null || fail "cairn restore failed"
+tree_equal "$T/src" "$T/out-cairn/src"
+
 step "snapshot metadata as restic reads it"
 restic -r "$T/repo" snapshots --json >"$T/snaps.json" || fail "restic snapshots"
 python3 - "$T/snaps.json" "$T/src" <<'EOF' || fail "snapshot fields"
