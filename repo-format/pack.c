@@ -124,7 +124,7 @@ int cairn_blob_decode(cairn_buf *out, const cairn_key *key, const void *sealed,
 	} else {
 		/* One allocation: decrypt the frame behind the room for the plaintext,
 		 * then decompress to the front (the two ranges do not overlap). */
-		if (plen > CAIRN_BUF_MAX - ulen) {
+		if (ulen > CAIRN_BUF_MAX || plen > CAIRN_BUF_MAX - ulen) {
 			r = cairn_error_set(CAIRN_ECORRUPT, "blob '%s' is too large", hex);
 			goto out;
 		}
