@@ -31,8 +31,9 @@ const char cmd_backup_usage[] =
 	"Usage: cairn -r REPO backup [options] PATH...\n\n"
 	"Create a new snapshot of the files and directories at PATH.  Files that are\n"
 	"unchanged since the parent snapshot (same size, mtime, ctime and inode) are\n"
-	"not read again.  Each PATH becomes one top-level entry of the snapshot, named\n"
-	"after its last element.\n\n"
+	"not read again.  As in restic, an absolute PATH keeps its whole path in the\n"
+	"snapshot (/var/lib/x stays /var/lib/x); a relative one keeps its cleaned\n"
+	"components without leading \"..\"; \".\" puts its entries at the root.\n\n"
 	"Options:\n"
 	"      --tag TAG             add a tag (repeatable; \"a,b\" adds both)\n"
 	"  -H, --host HOST           hostname recorded in the snapshot (default: this host)\n"
@@ -41,7 +42,8 @@ const char cmd_backup_usage[] =
 	"  -e, --exclude PATTERN     leave out entries matching PATTERN (repeatable): a\n"
 	"                            pattern without '/' matches names, one with '/' paths\n"
 	"  -x, --one-file-system     do not enter directories on other file systems\n"
-	"  -f, --force               read every file, even unchanged ones\n\n"
+	"  -f, --force               read every file, even unchanged ones\n"
+	"      --with-atime          store real access times (default: atime = mtime)\n\n"
 	"Exit status: 0 success, 3 some files could not be read (the snapshot was\n"
 	"saved without them), 1 fatal error, 130 interrupted (no snapshot saved).\n";
 
@@ -202,7 +204,7 @@ static void print_summary(const cli_globals *g, const archiver_stats *st,
 
 int cmd_backup(const cli_globals *g, int argc, char **argv)
 {
-	enum { OPT_TAG = 1000, OPT_PARENT };
+	enum { OPT_TAG = 1000, OPT_PARENT, OPT_WITH_ATIME };
 	static const struct option options[] = {
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "host", required_argument, NULL, 'H' },
@@ -210,6 +212,7 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 		{ "exclude", required_argument, NULL, 'e' },
 		{ "one-file-system", no_argument, NULL, 'x' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "with-atime", no_argument, NULL, OPT_WITH_ATIME },
 		{ NULL, 0, NULL, 0 },
 	};
 	backup_ctx ctx = { g, now_seconds() };
@@ -226,7 +229,7 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 	size_t n_paths;
 	char hostbuf[256];
 	source *src = NULL;
-	int c, force = 0, one_fs = 0, have_parent = 0, rc = CLI_EXIT_FATAL, r;
+	int c, force = 0, one_fs = 0, with_atime = 0, have_parent = 0, rc = CLI_EXIT_FATAL, r;
 
 	memset(&st, 0, sizeof(st));
 	memset(&rs, 0, sizeof(rs));
@@ -259,6 +262,9 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 		case 'f':
 			force = 1;
 			break;
+		case OPT_WITH_ATIME:
+			with_atime = 1;
+			break;
 		default:
 			fputs(cmd_backup_usage, stderr);
 			goto out;
@@ -283,6 +289,7 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 	fso.excludes = excludes;
 	fso.n_excludes = n_excludes;
 	fso.one_file_system = one_fs;
+	fso.with_atime = with_atime;
 	fso.report = report;
 	fso.report_payload = &ctx;
 	if (source_fs_new(&src, &fso) < 0) {

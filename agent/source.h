@@ -132,13 +132,14 @@ typedef struct source_fs_options {
 	const char *const *excludes; /* fnmatch patterns, see source_fs.c */
 	size_t n_excludes;
 	int one_file_system;         /* do not descend into directories on another device */
+	int with_atime;              /* store real access times (default: atime = mtime, as restic) */
 	source_report_fn report;     /* also installed as the source's report callback */
 	void *report_payload;
 } source_fs_options;
 
-/* A walk over the targets.  Each target becomes one top-level entry named
- * after its last path element (a second target with the same last element
- * gets "-1", "-2", ... appended); "/" contributes its entries directly.
+/* A walk over the targets, laid out in the snapshot as restic 0.14 does:
+ * absolute targets under their full path, relative ones under their cleaned
+ * path without leading "..", "/" and "." at the root (see source_fs.c).
  * Targets that do not exist are reported as warnings and skipped;
  * CAIRN_ENOTFOUND when none exists.  Caller frees *out with source_free. */
 int source_fs_new(source **out, const source_fs_options *opts);

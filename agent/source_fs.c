@@ -9,11 +9,20 @@
  * skipped, as restic skips them.  Directory listings are sorted by name in
  * byte order.
  *
- * Top level: each target becomes one entry named after its last path
- * element; a later target whose last element is already taken gets "-1",
- * "-2", ... appended (as restic does for clashing top-level names); "/"
- * contributes its entries.  Targets that do not exist are skipped with a
- * warning, as restic does.
+ * Top level, as restic 0.14 lays it out: an absolute target keeps its whole
+ * path in the snapshot (`backup /var/lib/x` gives /var/lib/x, with the real
+ * metadata of /var and /var/lib on the directories above it); a relative
+ * target keeps its lexically cleaned components with leading ".." dropped
+ * (`backup ../src/a` gives /src/a); "/" or "." puts the target's entries at
+ * the root.  The targets form a small prefix tree (target_node); listing a
+ * directory that is only on the way to a target yields just the next
+ * elements towards the targets.  Targets that do not exist are skipped
+ * with a warning, as restic does; two targets that would take the same
+ * place in the snapshot from different real paths keep the first.
+ *
+ * Access times are stored equal to the modification time unless asked
+ * (restic's --with-atime), so that reading files, which may update their
+ * atime, does not make every tree look changed.
  *
  * Excludes (restic's simple cases): a pattern without '/' is matched with
  * fnmatch against the entry's name; a pattern starting with '/' against the
@@ -58,6 +67,15 @@ typedef struct idcache {
 	size_t n, cap;
 } idcache;
 
+/* Where the targets sit in the snapshot: one node per path element. */
+typedef struct target_node {
+	char *name;                 /* element name in the snapshot; NULL for the root */
+	char *path;                 /* real absolute path of this element */
+	int is_target;              /* backed up whole: listed from the file system */
+	struct target_node **children;
+	size_t n_children;
+} target_node;
+
 typedef struct fs_source {
 	source base; /* first member */
 	char **paths;      /* absolute target paths that exist, argument order */
@@ -65,6 +83,8 @@ typedef struct fs_source {
 	char **excludes;
 	size_t n_excludes;
 	int one_file_system;
+	int with_atime;
+	target_node root;
 	idcache users, groups;
 } fs_source;
 
@@ -165,12 +185,6 @@ out:
 	free(full);
 	free(res);
 	return r;
-}
-
-static const char *base_name(const char *abspath)
-{
-	const char *s = strrchr(abspath, '/');
-	return s ? s + 1 : abspath;
 }
 
 /* ---- excludes ---- */
@@ -365,7 +379,7 @@ static int fill_entry(fs_source *fs, source_entry *e, const char *path, const ch
 	}
 	n->mode = cairn_mode_from_posix(st->st_mode);
 	n->mtime = ts_time(st->st_mtim);
-	n->atime = ts_time(st->st_atim);
+	n->atime = fs->with_atime ? ts_time(st->st_atim) : n->mtime;
 	n->ctime = ts_time(st->st_ctim);
 	n->uid = (uint32_t)st->st_uid;
 	n->gid = (uint32_t)st->st_gid;
@@ -571,67 +585,75 @@ static int name_taken(const entry_vec *a, size_t n, const char *name)
 	return 0;
 }
 
-static int list_root(fs_source *fs, entry_vec *a)
+/* The node on the way to a target whose real path is `path`, or NULL when
+ * `path` is not such an intermediate directory.  Nodes below a target are
+ * never intermediate: the target is listed from the file system. */
+static const target_node *find_intermediate(const target_node *t, const char *path)
 {
+	for (size_t i = 0; i < t->n_children; i++) {
+		const target_node *c = t->children[i], *found;
+		if (c->is_target)
+			continue;
+		if (strcmp(c->path, path) == 0)
+			return c;
+		if ((found = find_intermediate(c, path)))
+			return found;
+	}
+	return NULL;
+}
+
+/* Entries for the elements below an intermediate node (or the root). Each
+ * one is stat'ed for real metadata; `skip_taken` leaves out names already
+ * in `a` (the root of a "/" or "." target merged with others). */
+static int add_target_children(fs_source *fs, entry_vec *a, const target_node *t, int skip_taken)
+{
+	size_t before = a->n;
 	int r = 0;
 
-	for (size_t i = 0; i < fs->n_paths && r >= 0; i++) {
-		const char *path = fs->paths[i];
-		char *name = NULL;
-		size_t before = a->n;
-
-		if (strcmp(path, "/") == 0) {
-			/* the entries of / itself, on the device of / */
-			struct stat st;
-			if (lstat(path, &st) < 0 ||
-				(r = add_dir_entries(fs, a, path, (uint64_t)st.st_dev, 0)) < 0)
-				source_report(&fs->base, 1, path, "%s", r < 0 ? cairn_error_message()
-					: strerror(errno));
-			r = 0;
-			/* clashes with earlier top-level names: keep the first */
-			for (size_t j = before; j < a->n;) {
-				if (name_taken(a, before, a->v[j].node.name)) {
-					source_report(&fs->base, 1, a->v[j].path,
-						"name clashes with another target, skipping");
-					source_entry_release(&a->v[j]);
-					a->v[j] = a->v[--a->n];
-				} else {
-					j++;
-				}
-			}
+	for (size_t i = 0; i < t->n_children && r >= 0; i++) {
+		const target_node *c = t->children[i];
+		if (skip_taken && name_taken(a, before, c->name)) {
+			source_report(&fs->base, 1, c->path,
+				"'%s' is already in the snapshot from another target, skipping", c->name);
 			continue;
 		}
-		if (!(name = strdup(base_name(path)))) {
-			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-			break;
-		}
-		for (unsigned k = 1; name_taken(a, a->n, name); k++) {
-			char *alt = malloc(strlen(base_name(path)) + 16);
-			if (!alt) {
-				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
-				break;
-			}
-			sprintf(alt, "%s-%u", base_name(path), k);
-			free(name);
-			name = alt;
-		}
-		if (r >= 0)
-			r = add_path(fs, a, path, name, 1, 0);
-		free(name);
+		r = add_path(fs, a, c->path, c->name, 1, 0);
 	}
 	return r;
+}
+
+static int list_root(fs_source *fs, entry_vec *a)
+{
+	int r;
+	struct stat st;
+
+	if (!fs->root.is_target)
+		return add_target_children(fs, a, &fs->root, 0);
+	/* "/" or "." was a target: its entries form the root */
+	if (lstat(fs->root.path, &st) < 0) {
+		source_report(&fs->base, 1, fs->root.path, "%s", strerror(errno));
+		return 0;
+	}
+	if ((r = add_dir_entries(fs, a, fs->root.path, (uint64_t)st.st_dev, 0)) < 0) {
+		source_report(&fs->base, 1, fs->root.path, "%s", cairn_error_message());
+		r = 0;
+	}
+	return add_target_children(fs, a, &fs->root, 1);
 }
 
 static int fs_list(source *s, const source_entry *dir, source_entry **out, size_t *n_out)
 {
 	fs_source *fs = fs_downcast(s);
 	entry_vec a = { NULL, 0, 0 };
+	const target_node *t;
 	int r;
 
 	*out = NULL;
 	*n_out = 0;
 	if (!dir) {
 		r = list_root(fs, &a);
+	} else if (dir->node.type == CAIRN_NODE_DIR && (t = find_intermediate(&fs->root, dir->path))) {
+		r = add_target_children(fs, &a, t, 0);
 	} else if (dir->node.type != CAIRN_NODE_DIR) {
 		r = cairn_error_set(CAIRN_EINVAL, "not a directory");
 	} else if (fs->one_file_system && dir->node.device_id != dir->priv) {
@@ -742,6 +764,148 @@ static void fs_close(source_reader *r)
 	free(rd);
 }
 
+/* ---- where targets go in the snapshot ---- */
+
+static void target_node_release(target_node *t)
+{
+	for (size_t i = 0; i < t->n_children; i++) {
+		target_node_release(t->children[i]);
+		free(t->children[i]);
+	}
+	free(t->children);
+	free(t->name);
+	free(t->path);
+	memset(t, 0, sizeof(*t));
+}
+
+/* Split `path` into its lexically cleaned elements ("." dropped, "x/.."
+ * folded).  For a relative path the leading ".." elements are counted in
+ * *dotdots_out and not returned.  Caller frees the array and its strings. */
+static int path_elements(char ***out, size_t *n_out, size_t *dotdots_out, const char *path)
+{
+	char **v = calloc(strlen(path) / 2 + 2, sizeof(char *));
+	size_t n = 0, dotdots = 0;
+	const char *p = path;
+
+	if (!v)
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	while (*p) {
+		const char *e;
+		size_t len;
+		while (*p == '/')
+			p++;
+		for (e = p; *e && *e != '/'; e++)
+			;
+		len = (size_t)(e - p);
+		if (len == 0 || (len == 1 && p[0] == '.')) {
+			/* nothing */
+		} else if (len == 2 && p[0] == '.' && p[1] == '.') {
+			if (n > 0)
+				free(v[--n]);
+			else if (path[0] != '/')
+				dotdots++;
+		} else if (!(v[n++] = strndup(p, len))) {
+			for (size_t i = 0; i + 1 < n; i++)
+				free(v[i]);
+			free(v);
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		p = e;
+	}
+	*out = v;
+	*n_out = n;
+	*dotdots_out = dotdots;
+	return 0;
+}
+
+/* The real absolute path of the first k elements of a target. */
+static int element_path(char **out, const char *given, char **elems, size_t k, size_t dotdots)
+{
+	cairn_buf b = CAIRN_BUF_INIT;
+	int r = 0;
+
+	if (given[0] == '/')
+		r = cairn_buf_puts(&b, "/");
+	for (size_t i = 0; i < dotdots && r >= 0; i++)
+		r = cairn_buf_puts(&b, "../");
+	for (size_t i = 0; i < k && r >= 0; i++) {
+		r = cairn_buf_puts(&b, elems[i]);
+		if (r >= 0 && i + 1 < k)
+			r = cairn_buf_puts(&b, "/");
+	}
+	if (r >= 0 && !cairn_buf_cstr(&b))
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if (r >= 0)
+		r = source_fs_abspath(out, b.len ? (const char *)b.data : ".");
+	cairn_buf_release(&b);
+	return r;
+}
+
+/* Place target `given` (real path `abs`) in the prefix tree. */
+static int place_target(fs_source *fs, const char *given, const char *abs)
+{
+	char **elems = NULL;
+	size_t n = 0, dotdots = 0;
+	target_node *cur = &fs->root;
+	int r;
+
+	if ((r = path_elements(&elems, &n, &dotdots, given)) < 0)
+		return r;
+	if (n == 0) {
+		if (fs->root.is_target) {
+			if (strcmp(fs->root.path, abs) != 0)
+				source_report(&fs->base, 1, abs, "another target already fills the "
+					"snapshot's root, skipping");
+		} else {
+			fs->root.is_target = 1;
+			if (!(fs->root.path = strdup(abs)))
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		}
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++) {
+		target_node *child = NULL, **grown;
+		char *real = NULL;
+
+		if (cur != &fs->root && cur->is_target)
+			goto out; /* inside an earlier target: already included */
+		if ((r = element_path(&real, given, elems, k + 1, dotdots)) < 0)
+			goto out;
+		for (size_t i = 0; i < cur->n_children && !child; i++)
+			if (strcmp(cur->children[i]->name, elems[k]) == 0)
+				child = cur->children[i];
+		if (child && strcmp(child->path, real) != 0) {
+			source_report(&fs->base, 1, abs, "'%s' is already in the snapshot from '%s', "
+				"skipping", elems[k], child->path);
+			free(real);
+			goto out;
+		}
+		if (!child) {
+			grown = realloc(cur->children, (cur->n_children + 1) * sizeof(*grown));
+			if (grown)
+				cur->children = grown;
+			if (!grown || !(child = calloc(1, sizeof(*child))) ||
+				!(child->name = strdup(elems[k]))) {
+				free(child);
+				free(real);
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto out;
+			}
+			cur->children[cur->n_children++] = child;
+			child->path = real;
+		} else {
+			free(real);
+		}
+		cur = child;
+	}
+	cur->is_target = 1;
+out:
+	for (size_t i = 0; i < n; i++)
+		free(elems[i]);
+	free(elems);
+	return r;
+}
+
 /* ---- lifecycle ---- */
 
 static void fs_free(source *s)
@@ -757,6 +921,7 @@ static void fs_free(source *s)
 	free(fs->excludes);
 	idcache_release(&fs->users);
 	idcache_release(&fs->groups);
+	target_node_release(&fs->root);
 	free(fs);
 }
 
@@ -775,6 +940,7 @@ int source_fs_new(source **out, const source_fs_options *opts)
 	fs->base.report = opts->report;
 	fs->base.report_payload = opts->report_payload;
 	fs->one_file_system = opts->one_file_system;
+	fs->with_atime = opts->with_atime;
 	if (!(fs->paths = calloc(opts->n_targets + 1, sizeof(char *))) ||
 		!(fs->excludes = calloc(opts->n_excludes + 1, sizeof(char *)))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -806,6 +972,8 @@ int source_fs_new(source **out, const source_fs_options *opts)
 			continue;
 		}
 		fs->paths[fs->n_paths++] = abs;
+		if ((r = place_target(fs, opts->targets[i], abs)) < 0)
+			goto out;
 	}
 	if (fs->n_paths == 0) {
 		r = cairn_error_set(CAIRN_ENOTFOUND, "all target directories/files do not exist");
