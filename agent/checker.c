@@ -19,7 +19,8 @@
  *     every content blob of a file must be in the index as data, every
  *     subtree as tree.
  *  4. "read all data" (read_data only): every pack that the index names and
- *     the backend has is read whole by a few threads; its SHA-256 must equal
+ *     the backend has (or the chosen subset of them) is read whole by a few
+ *     threads; its SHA-256 must equal
  *     its name, its header must parse and match the index entries exactly
  *     (type, id, offset, length, uncompressed length) in both directions,
  *     and every blob must decode.
@@ -827,13 +828,38 @@ static int read_all_data(checker *c)
 	unsigned n_threads = c->opts->threads, started = 0;
 	int r = 0;
 
-	report(c, CHECKER_STEP, "read all data");
+	if (c->opts->subset_t)
+		report(c, CHECKER_STEP, "read group #%u of %u of the data packs", c->opts->subset_n,
+			c->opts->subset_t);
+	else if (c->opts->subset_fraction > 0 && c->opts->subset_fraction < 1)
+		report(c, CHECKER_STEP, "read %g%% of the data packs", c->opts->subset_fraction * 100);
+	else
+		report(c, CHECKER_STEP, "read all data");
 	c->read_list = malloc((c->n_packs ? c->n_packs : 1) * sizeof(*c->read_list));
 	if (!c->read_list)
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	for (size_t i = 0; i < c->n_packs; i++)
-		if (c->packs[i].listed) /* a missing pack was reported already */
-			c->read_list[c->n_read++] = i;
+	for (size_t i = 0; i < c->n_packs; i++) {
+		const checker_options *o = c->opts;
+		if (!c->packs[i].listed) /* a missing pack was reported already */
+			continue;
+		if (o->subset_t && c->packs[i].id.bytes[0] % o->subset_t != o->subset_n - 1)
+			continue;
+		c->read_list[c->n_read++] = i;
+	}
+	if (c->opts->subset_fraction > 0 && c->opts->subset_fraction < 1 && c->n_read > 0) {
+		/* a random sample of exactly ceil(fraction * n) packs: partial Fisher-Yates */
+		size_t want = (size_t)(c->opts->subset_fraction * (double)c->n_read + 0.999999);
+		for (size_t i = 0; i < want && i + 1 < c->n_read; i++) {
+			uint64_t rnd = 0;
+			size_t j, tmp;
+			cairn_random_bytes(&rnd, sizeof(rnd));
+			j = i + (size_t)(rnd % (c->n_read - i));
+			tmp = c->read_list[i];
+			c->read_list[i] = c->read_list[j];
+			c->read_list[j] = tmp;
+		}
+		c->n_read = want ? want : 1;
+	}
 
 	if (n_threads == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);

@@ -33,14 +33,17 @@ typedef void (*checker_report_cb)(checker_event event, const char *message, uint
 	uint64_t total, void *payload);
 
 typedef struct checker_options {
-	int read_data;              /* read and verify every pack in full */
+	int read_data;              /* read and verify packs in full (all, or a subset:) */
+	unsigned subset_n, subset_t; /* when subset_t > 0: only packs whose first id byte
+	                              * modulo subset_t is subset_n - 1 (1 <= n <= t <= 256) */
+	double subset_fraction;     /* when > 0: only this fraction (0..1] of the packs, at random */
 	unsigned threads;           /* readers for read_data; 0 = a default */
 	checker_report_cb report;   /* may be NULL */
 	void *payload;
 	int (*interrupted)(void);   /* may be NULL; non-zero stops the check (CAIRN_ECANCELED) */
 } checker_options;
 
-#define CHECKER_OPTIONS_INIT { 0, 0, NULL, NULL, NULL }
+#define CHECKER_OPTIONS_INIT { 0, 0, 0, 0.0, 0, NULL, NULL, NULL }
 
 typedef struct checker_result {
 	size_t errors, hints;

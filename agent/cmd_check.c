@@ -9,13 +9,14 @@
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "checker.h"
 #include "cli.h"
 
 const char cmd_check_usage[] =
-	"Usage: cairn check [--read-data]\n"
+	"Usage: cairn check [--read-data | --read-data-subset n/t|x%]\n"
 	"\n"
 	"Check the repository for errors: every index and snapshot file must match\n"
 	"its name and decrypt, every pack named by the index must exist with the\n"
@@ -26,6 +27,11 @@ const char cmd_check_usage[] =
 	"      --read-data   also read every pack in full: its SHA-256 must match its\n"
 	"                    name, its header the index, and every blob must decrypt,\n"
 	"                    decompress and hash to its id\n"
+	"      --read-data-subset n/t\n"
+	"                    the same for group n of t (t <= 256; packs grouped by the\n"
+	"                    first byte of their id), so t runs read every pack once\n"
+	"      --read-data-subset x%\n"
+	"                    the same for a random x percent of the packs\n"
 	"  -h, --help        show this help\n";
 
 static void print_event(checker_event ev, const char *message, uint64_t done, uint64_t total,
@@ -60,10 +66,39 @@ static void print_event(checker_event ev, const char *message, uint64_t done, ui
 	}
 }
 
+/* "n/t" or "x%" into opts; 0 or -1 (message printed). */
+static int parse_subset(checker_options *opts, const char *arg)
+{
+	char *end;
+
+	if (strchr(arg, '%')) {
+		double pct = strtod(arg, &end);
+		if (end == arg || strcmp(end, "%") != 0 || !(pct > 0) || pct > 100)
+			goto bad;
+		opts->subset_fraction = pct / 100.0;
+	} else {
+		unsigned long n = strtoul(arg, &end, 10), t;
+		if (end == arg || *end != '/')
+			goto bad;
+		t = strtoul(end + 1, &end, 10);
+		if (*end || n < 1 || t < 1 || n > t || t > 256)
+			goto bad;
+		opts->subset_n = (unsigned)n;
+		opts->subset_t = (unsigned)t;
+	}
+	opts->read_data = 1;
+	return 0;
+bad:
+	cli_error("invalid --read-data-subset '%s': want n/t (1 <= n <= t <= 256) or x%% (0 < x <= 100)",
+		arg);
+	return -1;
+}
+
 int cmd_check(const cli_globals *g, int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "read-data", no_argument, NULL, 'd' },
+		{ "read-data-subset", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -77,6 +112,10 @@ int cmd_check(const cli_globals *g, int argc, char **argv)
 		switch (c) {
 		case 'd':
 			opts.read_data = 1;
+			break;
+		case 's':
+			if (parse_subset(&opts, optarg) < 0)
+				return CLI_EXIT_FATAL;
 			break;
 		case 'h':
 			fputs(cmd_check_usage, stdout);

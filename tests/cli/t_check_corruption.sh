@@ -119,6 +119,15 @@ run_battery() {
 	expect_exit 0 cairn -r "$T/work" check     # sizes and trees are intact: only reading finds it
 	expect_check_fails "$label data pack" "data/${data:0:2}/$data" --read-data
 	restic_agrees "$label data pack" --read-data
+	# two halves by --read-data-subset: exactly the half holding the pack fails
+	fails=0
+	for n in 1 2; do
+		cairn -r "$T/work" check --read-data-subset "$n/2" >"$T/sub.out" 2>&1 || {
+			fails=$((fails + 1))
+			grep -qF "data/${data:0:2}/$data" "$T/sub.out" || fail "$label: subset $n/2 failed without naming the pack"
+		}
+	done
+	[ "$fails" -eq 1 ] || fail "$label: $fails of the 2 subsets failed, want 1"
 
 	step "$label: one byte flipped in an index file"
 	fresh_copy "$repo"
