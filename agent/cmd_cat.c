@@ -146,12 +146,18 @@ static int cat_unpacked(cli_repo *r, cairn_file_type type, const char *arg)
 	cairn_id id;
 	int rc;
 
-	if (type == CAIRN_FILE_SNAPSHOT) {
+	if (type == CAIRN_FILE_SNAPSHOT && strcmp(arg, "latest") == 0) {
 		cairn_snapshot s = CAIRN_SNAPSHOT_INIT;
 		if ((rc = cli_find_snapshot(&s, r->repo, arg, NULL)) != 0)
 			goto out;
 		id = s.id;
 		cairn_snapshot_release(&s);
+	} else if (type == CAIRN_FILE_SNAPSHOT) {
+		/* by name only, so that a snapshot whose JSON is bad can still be shown */
+		if (cairn_repo_find_snapshot(&id, r->repo, arg) < 0) {
+			rc = cli_fail("cannot find snapshot '%s'", arg);
+			goto out;
+		}
 	} else if (resolve_prefix(&id, r->backend, type, arg) < 0) {
 		rc = cli_fail("cannot find %s '%s'", cairn_file_type_name(type), arg);
 		goto out;

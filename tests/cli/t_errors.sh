@@ -182,6 +182,8 @@ bad=$(printf '{"time":"2024-01-01T00:00:00Z","tree":"%s","paths":["/x"' "$ROOT" 
 expect_fail_naming "$bad" cairn -r "$T/work" snapshots
 expect_fail_naming "$bad" cairn -r "$T/work" check
 expect_exit 1 restic -r "$T/work" check   # the oracle agrees the file is bad
+out=$(cairn -r "$T/work" cat snapshot "$bad") || fail "cat cannot show the malformed snapshot"
+grep -qF '"paths":["/x"' <<<"$out" || fail "cat snapshot did not print the stored JSON: $out"
 
 step "a snapshot without a tree, and one whose tree does not exist"
 fresh_copy
