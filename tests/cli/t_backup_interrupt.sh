@@ -46,5 +46,5 @@ assert s["data_added"] < 150 << 20, s   # some chunks came from the interrupted 
 PY
 restic -r "$T/repo" check --read-data || fail "restic check"
 restic -r "$T/repo" restore latest --target "$T/out" >/dev/null || fail "restic restore"
-cmp "$T/src/big.bin" "$T/out/src/big.bin" || fail "restored file differs"
+cmp "$T/src/big.bin" "$T/out$T/src/big.bin" || fail "restored file differs"
 echo ok
