@@ -16,9 +16,11 @@
  * (`backup ../src/a` gives /src/a); "/" or "." puts the target's entries at
  * the root.  The targets form a small prefix tree (target_node); listing a
  * directory that is only on the way to a target yields just the next
- * elements towards the targets.  Targets that do not exist are skipped
- * with a warning, as restic does; two targets that would take the same
- * place in the snapshot from different real paths keep the first.
+ * elements towards the targets (directories above a target are stat'ed
+ * through symlinks and are not subject to excludes, as in restic).  Targets
+ * that do not exist are skipped with a warning, as restic does; a target
+ * that would take a place already taken by another real path is renamed
+ * "name-1", "name-2", ... at that level, as restic renames it.
  *
  * Access times are stored equal to the modification time unless asked
  * (restic's --with-atime), so that reading files, which may update their
@@ -48,6 +50,7 @@
 #include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -455,26 +458,37 @@ static source_entry *vec_push(entry_vec *a)
 	return &a->v[a->n];
 }
 
+/* How add_path treats a path. */
+enum {
+	ADD_TARGET = 1,      /* a backup target: its device bounds --one-file-system */
+	ADD_ON_THE_WAY = 2   /* a directory above a target: follow symlinks (the target
+	                      * lies below the real directory) and ignore excludes */
+};
+
 /* lstat `path` and append its entry (named `name`) unless it is excluded,
  * a socket or unreadable (reported). */
 static int add_path(fs_source *fs, entry_vec *a, const char *path, const char *name,
-	int is_target, uint64_t target_dev)
+	int flags, uint64_t target_dev)
 {
 	struct stat st;
 	source_entry *e;
 	int r;
 
-	if (excluded(fs, path, name))
+	if (!(flags & ADD_ON_THE_WAY) && excluded(fs, path, name))
 		return 0;
-	if (lstat(path, &st) < 0) {
-		if (is_target && errno == ENOENT) {
+	if (((flags & ADD_ON_THE_WAY) ? stat(path, &st) : lstat(path, &st)) < 0) {
+		if ((flags & ADD_TARGET) && errno == ENOENT) {
 			source_report(&fs->base, 0, path, "does not exist, skipping");
 			return 0;
 		}
 		source_report(&fs->base, 1, path, "%s", strerror(errno));
 		return 0;
 	}
-	if (is_target)
+	if ((flags & ADD_ON_THE_WAY) && !S_ISDIR(st.st_mode)) {
+		source_report(&fs->base, 1, path, "is not a directory, cannot reach the targets below it");
+		return 0;
+	}
+	if (flags & (ADD_TARGET | ADD_ON_THE_WAY))
 		target_dev = (uint64_t)st.st_dev;
 	if (!(e = vec_push(a)))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -569,7 +583,7 @@ static int add_dir_entries(fs_source *fs, entry_vec *a, const char *path, uint64
 			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			break;
 		}
-		r = add_path(fs, a, child, names[i], is_target, target_dev);
+		r = add_path(fs, a, child, names[i], is_target ? ADD_TARGET : 0, target_dev);
 		free(child);
 	}
 	free_names(names, n);
@@ -617,7 +631,7 @@ static int add_target_children(fs_source *fs, entry_vec *a, const target_node *t
 				"'%s' is already in the snapshot from another target, skipping", c->name);
 			continue;
 		}
-		r = add_path(fs, a, c->path, c->name, 1, 0);
+		r = add_path(fs, a, c->path, c->name, c->is_target ? ADD_TARGET : ADD_ON_THE_WAY, 0);
 	}
 	return r;
 }
@@ -844,7 +858,7 @@ static int element_path(char **out, const char *given, char **elems, size_t k, s
 /* Place target `given` (real path `abs`) in the prefix tree. */
 static int place_target(fs_source *fs, const char *given, const char *abs)
 {
-	char **elems = NULL;
+	char **elems = NULL, *name = NULL;
 	size_t n = 0, dotdots = 0;
 	target_node *cur = &fs->root;
 	int r;
@@ -871,21 +885,30 @@ static int place_target(fs_source *fs, const char *given, const char *abs)
 			goto out; /* inside an earlier target: already included */
 		if ((r = element_path(&real, given, elems, k + 1, dotdots)) < 0)
 			goto out;
-		for (size_t i = 0; i < cur->n_children && !child; i++)
-			if (strcmp(cur->children[i]->name, elems[k]) == 0)
-				child = cur->children[i];
-		if (child && strcmp(child->path, real) != 0) {
-			source_report(&fs->base, 1, abs, "'%s' is already in the snapshot from '%s', "
-				"skipping", elems[k], child->path);
-			free(real);
-			goto out;
+		/* A place taken by another real path: restic keeps both and renames
+		 * the newcomer "name-1", "name-2", ... (only the name in the
+		 * snapshot changes; elems keep the real path). */
+		for (unsigned suffix = 0;; suffix++) {
+			child = NULL;
+			for (size_t i = 0; i < cur->n_children && !child; i++)
+				if (strcmp(cur->children[i]->name, name ? name : elems[k]) == 0)
+					child = cur->children[i];
+			if (!child || strcmp(child->path, real) == 0)
+				break;
+			free(name);
+			if (!(name = malloc(strlen(elems[k]) + 24))) {
+				free(real);
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto out;
+			}
+			sprintf(name, "%s-%u", elems[k], suffix + 1);
 		}
 		if (!child) {
 			grown = realloc(cur->children, (cur->n_children + 1) * sizeof(*grown));
 			if (grown)
 				cur->children = grown;
 			if (!grown || !(child = calloc(1, sizeof(*child))) ||
-				!(child->name = strdup(elems[k]))) {
+				!(child->name = strdup(name ? name : elems[k]))) {
 				free(child);
 				free(real);
 				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
@@ -896,10 +919,13 @@ static int place_target(fs_source *fs, const char *given, const char *abs)
 		} else {
 			free(real);
 		}
+		free(name);
+		name = NULL;
 		cur = child;
 	}
 	cur->is_target = 1;
 out:
+	free(name);
 	for (size_t i = 0; i < n; i++)
 		free(elems[i]);
 	free(elems);
