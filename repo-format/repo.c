@@ -29,6 +29,10 @@
  * Blobs stay in `reserved` for the whole session, including after their
  * pack is stored, because the index only learns about them at that point.
  *
+ * Index files are written when 50,000 blobs are pending, when the oldest
+ * pending pack is five minutes old (so that the next run after a crash
+ * finds and reuses what was uploaded), and at flush.
+ *
  * Failure is sticky: once a pack or index upload fails, blobs that other
  * threads were told are duplicates may be lost, so every later save_blob and
  * flush fails with the first error and no snapshot can be written on top of
@@ -40,6 +44,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cairn/chunker.h>
@@ -49,10 +54,19 @@
 #define MAX_KEYS_TRIED 20                          /* as restic */
 #define UNPACKED_MAX ((size_t)1 << 30)             /* decoded index/snapshot/lock JSON */
 #define INDEX_AUTO_BLOBS 50000                     /* start a new index file after this many */
+#define INDEX_AUTO_SECONDS 300                     /* ... or when its oldest pack is this old, so
+                                                    * a killed backup's next run reuses the packs */
 #define PACK_SIZE_MAX ((size_t)128 * 1024 * 1024)  /* restic's --pack-size upper bound */
 #define BLOB_MAX ((size_t)1 << 30)                 /* pack offsets are 32-bit */
 #define SPARE_WRITERS 2
 #define SPARE_SCRATCH 16                           /* encode buffers kept for reuse */
+
+static time_t monotonic_seconds(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
 
 /* --- the set of blobs saved in this session -------------------------------- */
 
@@ -167,6 +181,7 @@ struct cairn_repo {
 	cairn_pack_writer *writer[2];          /* open pack per blob type */
 	cairn_pack_writer *spare[SPARE_WRITERS];
 	cairn_index_builder *builder;          /* stored packs not yet in an index file */
+	time_t builder_since;                  /* monotonic seconds when its first pack came */
 	scratch *free_scratch;
 	size_t n_free_scratch;
 	int busy;                   /* pack and index uploads in progress */
@@ -834,8 +849,14 @@ static int store_pack(cairn_repo *repo, cairn_pack_writer *pw)
 out:
 	pthread_mutex_lock(&repo->mu);
 	if (r == 0 && (r = cairn_index_builder_add_pack(repo->builder, &pack_id, entries, n)) == 0) {
+		time_t now = monotonic_seconds();
 		repo->stats.packs_written++;
-		index_due = cairn_index_builder_blob_count(repo->builder) >= INDEX_AUTO_BLOBS;
+		if (cairn_index_builder_pack_count(repo->builder) == 1)
+			repo->builder_since = now;
+		if (cairn_index_builder_blob_count(repo->builder) >= INDEX_AUTO_BLOBS)
+			index_due = INDEX_AUTO_BLOBS;
+		else if (now - repo->builder_since >= INDEX_AUTO_SECONDS)
+			index_due = 1;
 	}
 	if (r < 0)
 		set_write_error_locked(repo, r);
@@ -851,7 +872,7 @@ out:
 	pthread_mutex_unlock(&repo->mu);
 	cairn_pack_writer_free(pw);
 	if (r == 0 && index_due)
-		r = store_index(repo, INDEX_AUTO_BLOBS);
+		r = store_index(repo, index_due);
 	return r;
 }
 
