@@ -62,7 +62,7 @@ int tw_path_join(cairn_buf *out, const char *dir, const char *name);
 
 /* Go's time.Time String() layout in the local zone:
  * "2006-01-02 15:04:05.123456789 +0100 CET" (fraction zeros dropped). */
-#define TW_TIME_TEXT_SIZE 64
+#define TW_TIME_TEXT_SIZE 80
 void tw_time_string(char out[TW_TIME_TEXT_SIZE], cairn_time t);
 /* "2006-01-02 15:04:05" in the local zone (restic's ls -l column). */
 void tw_time_short(char out[TW_TIME_TEXT_SIZE], cairn_time t);
