@@ -49,7 +49,9 @@ build-san/unit/%: tests/unit/%.c $(UNIT_HELP) build-san/libcairn.a
 
 # Unit tests, then the same under ASan+UBSan, then the integration tests that
 # drive ./cairn against the real restic (and, later, real servers).
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 test: cairn
+	@$(MAKE) --no-print-directory -j$(NPROC) $(UNIT_BINS) $(SAN_UNIT_BINS) >/dev/null
 	@$(MAKE) --no-print-directory unit unit-san integration
 
 unit: $(UNIT_BINS)

@@ -11,13 +11,16 @@
 #include <cairn/error.h>
 
 /* Messages longer than the record are cut on purpose. */
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wformat-truncation"
+#endif
 
 #define MESSAGE_MAX 1024
 
 static _Thread_local char last_message[MESSAGE_MAX];
 static _Thread_local int last_os_errno;
 
+__attribute__((format(printf, 1, 0)))
 static void vrecord(const char *fmt, va_list ap)
 {
 	vsnprintf(last_message, sizeof(last_message), fmt, ap);

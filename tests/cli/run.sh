@@ -1,22 +1,44 @@
 #!/bin/bash
 # Run every integration test tests/cli/t_*.sh (or those named on the command
-# line) against ./cairn and the real restic; print ok/FAIL per test with the
-# tail of a failing test's log.
+# line) against ./cairn and the real restic, CAIRN_TEST_JOBS at a time
+# (default: the number of cores); print ok/FAIL per test, in order, with the
+# tail of a failing test's log.  Tests share nothing but the machine: each
+# works in its own temp dir, and none starts a server on a fixed port yet.
 cd "$(dirname "$0")/../.." || exit 1
 export CAIRN_BIN=$PWD/cairn TESTS_DIR=$PWD/tests
 mkdir -p build/cli
-failed=0
 tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=(tests/cli/t_*.sh)
-for t in "${tests[@]}"; do
+jobs=${CAIRN_TEST_JOBS:-$(nproc)}
+
+run_one() {
+	local t=$1 name start
 	name=$(basename "$t" .sh)
 	start=$(date +%s)
 	if bash "$t" >"build/cli/$name.log" 2>&1; then
-		echo "ok   $name ($(( $(date +%s) - start ))s)"
+		echo "ok   $name ($(( $(date +%s) - start ))s)" >"build/cli/$name.result"
 	else
-		echo "FAIL $name (log: build/cli/$name.log)"
-		tail -30 "build/cli/$name.log" | sed 's/^/    /'
-		failed=1
+		{ echo "FAIL $name (log: build/cli/$name.log)"
+		  tail -30 "build/cli/$name.log" | sed 's/^/    /'; } >"build/cli/$name.result"
 	fi
+}
+
+running=0
+for t in "${tests[@]}"; do
+	rm -f "build/cli/$(basename "$t" .sh).result"
+	run_one "$t" &
+	running=$((running + 1))
+	if [ "$running" -ge "$jobs" ]; then
+		wait -n
+		running=$((running - 1))
+	fi
+done
+wait
+
+failed=0
+for t in "${tests[@]}"; do
+	r=build/cli/$(basename "$t" .sh).result
+	cat "$r"
+	grep -q '^FAIL' "$r" && failed=1
 done
 exit $failed
