@@ -25,6 +25,8 @@
 
 #include <cairn/snapshot.h>
 
+#include "util/gojson.h"
+
 void cairn_strlist_free(char **list, size_t n)
 {
 	for (size_t i = 0; list && i < n; i++)
@@ -68,91 +70,6 @@ void cairn_snapshot_release(cairn_snapshot *s)
 
 /* ---- writing -------------------------------------------------------------- */
 
-/* Length of a valid UTF-8 sequence at s (at most n bytes), 0 if invalid;
- * the same rules as Go's utf8.DecodeRune (no overlongs, no surrogates,
- * nothing above U+10FFFF). */
-static size_t utf8_valid_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-
-	if (c < 0xc2 || c > 0xf4)
-		return 0;
-	need = c < 0xe0 ? 1 : c < 0xf0 ? 2 : 3;
-	if (c == 0xe0) lo = 0xa0;
-	if (c == 0xed) hi = 0x9f;
-	if (c == 0xf0) lo = 0x90;
-	if (c == 0xf4) hi = 0x8f;
-	if (n < need + 1)
-		return 0;
-	for (size_t i = 1; i <= need; i++) {
-		if (s[i] < lo || s[i] > hi)
-			return 0;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	return need + 1;
-}
-
-/* A JSON string as Go's encoding/json (go1.19) writes it: '"' and '\\'
- * escaped, \n \r \t short, other control bytes and < > & as \u00XX,
- * U+2028/U+2029 escaped, bytes that are not UTF-8 as \ufffd. */
-static int put_string(cairn_buf *b, const char *str)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *s = (const unsigned char *)str;
-	size_t len = strlen(str), i = 0;
-	unsigned char *d;
-	int r;
-
-	if (len > (CAIRN_BUF_MAX - 2) / 6)
-		return cairn_error_set(CAIRN_ENOMEM, "string of %zu bytes is too long for json", len);
-	if ((r = cairn_buf_reserve(b, 6 * len + 2)) < 0)
-		return r;
-	d = b->data + b->len;
-	*d++ = '"';
-	while (i < len) {
-		unsigned c = s[i];
-		size_t w;
-
-		if (c >= 0x80) {
-			w = utf8_valid_len(s + i, len - i);
-			if (w == 0) {
-				memcpy(d, "\\ufffd", 6);
-				d += 6;
-				w = 1;
-			} else if (w == 3 && c == 0xe2 && s[i + 1] == 0x80 && (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
-				memcpy(d, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
-				d += 6;
-			} else {
-				memcpy(d, s + i, w);
-				d += w;
-			}
-			i += w;
-			continue;
-		}
-		if (c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
-			*d++ = (unsigned char)c;
-		} else {
-			*d++ = '\\';
-			switch (c) {
-			case '"': case '\\': *d++ = (unsigned char)c; break;
-			case '\n': *d++ = 'n'; break;
-			case '\r': *d++ = 'r'; break;
-			case '\t': *d++ = 't'; break;
-			default:
-				memcpy(d, "u00", 3);
-				d += 3;
-				*d++ = (unsigned char)hex[c >> 4];
-				*d++ = (unsigned char)hex[c & 15];
-			}
-		}
-		i++;
-	}
-	*d++ = '"';
-	b->len = (size_t)(d - b->data);
-	return 0;
-}
 
 static int put_id(cairn_buf *b, const char *key, const cairn_id *id)
 {
@@ -172,7 +89,8 @@ static int put_list(cairn_buf *b, const char *key, char *const *list, size_t n, 
 	if ((r = cairn_buf_printf(b, ",\"%s\":[", key)) < 0)
 		return r;
 	for (size_t i = 0; i < n; i++)
-		if ((i && (r = cairn_buf_puts(b, ",")) < 0) || (r = put_string(b, list[i])) < 0)
+		if ((i && (r = cairn_buf_puts(b, ",")) < 0) ||
+		    (r = cairn_json__put_string(b, list[i], strlen(list[i]))) < 0)
 			return r;
 	return cairn_buf_puts(b, "]");
 }
@@ -185,7 +103,7 @@ static int put_opt_string(cairn_buf *b, const char *key, const char *value)
 		return 0;
 	if ((r = cairn_buf_printf(b, ",\"%s\":", key)) < 0)
 		return r;
-	return put_string(b, value);
+	return cairn_json__put_string(b, value, strlen(value));
 }
 
 static int check_list(const char *what, char *const *list, size_t n)

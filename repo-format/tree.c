@@ -39,6 +39,8 @@
 #include <cairn/crypto.h>
 #include <cairn/tree.h>
 
+#include "util/gojson.h"
+
 /* Go's zero time.Time (0001-01-01T00:00:00Z): what a node has for a time
  * that its JSON leaves out or sets to null. */
 #define GO_ZERO_TIME_SEC (-62135596800LL)
@@ -118,51 +120,6 @@ mode_t cairn_mode_to_posix(uint32_t g)
 }
 
 /* ---- UTF-8 and Go's strconv.Quote / Unquote ------------------------------ */
-
-/* Decode one rune like Go's utf8.DecodeRune: an invalid, overlong,
- * surrogate or truncated sequence yields *r = -1 with width 1 (Go's
- * RuneError of width 1), so the caller handles exactly one byte. */
-static size_t utf8_decode(const unsigned char *s, size_t n, int32_t *r)
-{
-	unsigned c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need;
-	uint32_t v;
-
-	if (c < 0x80) {
-		*r = (int32_t)c;
-		return 1;
-	}
-	if (c < 0xc2 || c > 0xf4)
-		goto bad;
-	if (c < 0xe0) {
-		need = 1;
-		v = c & 0x1f;
-	} else if (c < 0xf0) {
-		need = 2;
-		v = c & 0x0f;
-		if (c == 0xe0) lo = 0xa0;
-		if (c == 0xed) hi = 0x9f;
-	} else {
-		need = 3;
-		v = c & 0x07;
-		if (c == 0xf0) lo = 0x90;
-		if (c == 0xf4) hi = 0x8f;
-	}
-	if (n < need + 1)
-		goto bad;
-	for (size_t i = 1; i <= need; i++) {
-		if (s[i] < lo || s[i] > hi)
-			goto bad;
-		lo = 0x80;
-		hi = 0xbf;
-		v = v << 6 | (s[i] & 0x3f);
-	}
-	*r = (int32_t)v;
-	return need + 1;
-bad:
-	*r = -1;
-	return 1;
-}
 
 /* Write rune r (valid, not a surrogate) as UTF-8; returns the length. */
 static size_t utf8_encode(unsigned char *d, uint32_t r)
@@ -338,7 +295,7 @@ static size_t quote_core(char *dst, const unsigned char *s, size_t len)
 
 	while (i < len) {
 		int32_t r;
-		size_t w = utf8_decode(s + i, len - i, &r);
+		size_t w = cairn_utf8__decode(s + i, len - i, &r);
 
 		if (r < 0) { /* a byte that is not valid UTF-8 */
 			*d++ = '\\';
@@ -443,7 +400,7 @@ int cairn_go_unquote(cairn_buf *out, const char *text, size_t len)
 		}
 		if (c != '\\') {
 			int32_t rr;
-			size_t w = utf8_decode(s + i, len - i, &rr);
+			size_t w = cairn_utf8__decode(s + i, len - i, &rr);
 			/* Go's Unquote turns a byte that is not UTF-8 into U+FFFD. */
 			v = rr < 0 ? 0xfffd : (uint32_t)rr;
 			is_byte = rr >= 0 && rr < 0x80;
@@ -758,69 +715,13 @@ const cairn_node *cairn_tree_find(const cairn_tree *t, const char *name)
 
 /* ---- writing -------------------------------------------------------------- */
 
-/* A JSON string as Go's encoding/json writes it (go1.19, HTML escaping on):
- * '"' and '\\' backslash-escaped, \n \r \t short, other bytes below 0x20 and
- * < > & as \u00XX, U+2028/U+2029 escaped, each byte that is not valid UTF-8
- * as \ufffd; everything else raw (including DEL). */
-static int put_json_string(cairn_buf *b, const char *str, size_t len)
-{
-	const unsigned char *s = (const unsigned char *)str;
-	unsigned char *d;
-	size_t i = 0;
-	int r;
-
-	if (len > (CAIRN_BUF_MAX - 2) / 6)
-		return cairn_error_set(CAIRN_ENOMEM, "string of %zu bytes is too long for json", len);
-	if ((r = cairn_buf_reserve(b, 6 * len + 2)) < 0)
-		return r;
-	d = b->data + b->len;
-	*d++ = '"';
-	while (i < len) {
-		unsigned c = s[i];
-		if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&') {
-			*d++ = (unsigned char)c;
-			i++;
-		} else if (c < 0x80) {
-			*d++ = '\\';
-			switch (c) {
-			case '"': case '\\': *d++ = (unsigned char)c; break;
-			case '\n': *d++ = 'n'; break;
-			case '\r': *d++ = 'r'; break;
-			case '\t': *d++ = 't'; break;
-			default:
-				memcpy(d, "u00", 3);
-				d += 3;
-				*d++ = (unsigned char)hexdig[c >> 4];
-				*d++ = (unsigned char)hexdig[c & 15];
-			}
-			i++;
-		} else {
-			int32_t rr;
-			size_t w = utf8_decode(s + i, len - i, &rr);
-			if (rr < 0) {
-				memcpy(d, "\\ufffd", 6);
-				d += 6;
-			} else if (rr == 0x2028 || rr == 0x2029) {
-				memcpy(d, rr == 0x2028 ? "\\u2028" : "\\u2029", 6);
-				d += 6;
-			} else {
-				memcpy(d, s + i, w);
-				d += w;
-			}
-			i += w;
-		}
-	}
-	*d++ = '"';
-	b->len = (size_t)(d - b->data);
-	return 0;
-}
 
 static int put_key_string(cairn_buf *b, const char *key, const char *value)
 {
 	int r;
 	if ((r = cairn_buf_printf(b, ",\"%s\":", key)) < 0)
 		return r;
-	return put_json_string(b, value, strlen(value));
+	return cairn_json__put_string(b, value, strlen(value));
 }
 
 static int put_time(cairn_buf *b, const char *key, cairn_time t)
@@ -866,7 +767,7 @@ static int put_node(cairn_buf *b, cairn_buf *q, const cairn_node *n)
 	cairn_buf_clear(q);
 	if ((r = cairn_go_quote(q, n->name, strlen(n->name))) < 0 ||
 	    (r = cairn_buf_puts(b, "{\"name\":")) < 0 ||
-	    (r = put_json_string(b, (const char *)q->data, q->len)) < 0 ||
+	    (r = cairn_json__put_string(b, (const char *)q->data, q->len)) < 0 ||
 	    (r = cairn_buf_printf(b, ",\"type\":\"%s\"", type_names[n->type])) < 0 ||
 	    (r = put_uint(b, "mode", n->mode, 0)) < 0 ||
 	    (r = put_time(b, "mtime", n->mtime)) < 0 || (r = put_time(b, "atime", n->atime)) < 0 ||
@@ -891,7 +792,7 @@ static int put_node(cairn_buf *b, cairn_buf *q, const cairn_node *n)
 		for (size_t i = 0; i < n->n_xattrs; i++) {
 			const cairn_xattr *x = &n->xattrs[i];
 			if ((r = cairn_buf_puts(b, i ? ",{\"name\":" : "{\"name\":")) < 0 ||
-			    (r = put_json_string(b, x->name, strlen(x->name))) < 0 ||
+			    (r = cairn_json__put_string(b, x->name, strlen(x->name))) < 0 ||
 			    (r = cairn_buf_puts(b, ",\"value\":\"")) < 0 ||
 			    (r = cairn_base64_encode(b, x->value, x->value_len)) < 0 ||
 			    (r = cairn_buf_puts(b, "\"}")) < 0)
@@ -1055,7 +956,7 @@ static int read_string(struct reader *j, cairn_buf *out)
 		if (*j->p < 0x20)
 			return fail(j, "control character in string");
 		if (*j->p >= 0x80) {
-			w = utf8_decode(j->p, (size_t)(j->end - j->p), &rr);
+			w = cairn_utf8__decode(j->p, (size_t)(j->end - j->p), &rr);
 			if (rr < 0)
 				r = cairn_buf_append(out, "\xef\xbf\xbd", 3);
 			else
