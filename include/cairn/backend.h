@@ -73,6 +73,16 @@ CAIRN_API int cairn_backend_remove(cairn_backend *be, const cairn_handle *h);
  * Borrowed; valid until the backend is freed. */
 CAIRN_API const char *cairn_backend_location(const cairn_backend *be);
 
+/* Retries of the network backends (s3:, rest:), which cairn_backend_open
+ * wraps in a retry layer: a transient failure (connection refused or reset,
+ * timeout, HTTP 5xx, 429) is retried with exponential backoff for at most
+ * `timeout_seconds` per operation (default CAIRN_RETRY_DEFAULT_TIMEOUT; 0
+ * disables retries); `canceled` (may be NULL) is polled during the pauses
+ * and stops retrying when it returns non-zero.  Process configuration: call
+ * it before opening backends, from one thread. */
+#define CAIRN_RETRY_DEFAULT_TIMEOUT 600.0
+CAIRN_API void cairn_backend_set_retry(double timeout_seconds, int (*canceled)(void));
+
 /* Free the backend; NULL is a no-op. */
 CAIRN_API void cairn_backend_free(cairn_backend *be);
 

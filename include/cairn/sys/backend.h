@@ -25,6 +25,21 @@ struct cairn_backend {
 /* Local folder backend. */
 int cairn_backend_local_open(cairn_backend **out, const char *path, int must_exist);
 
+/* Retry wrapper (retry.c): a backend that repeats the CAIRN_ETRANSIENT
+ * failures of `inner` with exponential backoff and jitter.  Takes ownership
+ * of `inner` (freed with the wrapper, or at once if this fails).  policy
+ * NULL means the process defaults (cairn_backend_set_retry). */
+typedef struct cairn_retry_policy {
+	double timeout;        /* seconds one operation may spend retrying; 0 = never retry */
+	double initial;        /* first pause, seconds (default 0.5) */
+	double max_delay;      /* longest single pause, seconds (default 30) */
+	int (*canceled)(void); /* optional; non-zero stops retrying at once */
+} cairn_retry_policy;
+int cairn_backend_retry_open(cairn_backend **out, cairn_backend *inner,
+	const cairn_retry_policy *policy);
+/* The process defaults as a policy (what cairn_backend_open uses). */
+void cairn_retry_default_policy(cairn_retry_policy *out);
+
 /* Relative path of an object in the default layout, e.g. "data/ab/ab12..".
  * Writes at most `size` bytes including NUL. */
 void cairn_layout_path(char *out, size_t size, const cairn_handle *h);
