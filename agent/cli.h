@@ -25,6 +25,7 @@ typedef struct cli_globals {
 	int verbose;               /* -v (repeatable) */
 	int no_lock;               /* --no-lock */
 	int progress;              /* progress line on stderr: a terminal and not quiet/json */
+	double retry_timeout;      /* --retry-timeout in seconds: how long one storage operation is retried */
 } cli_globals;
 
 /* An open repository with what the command asked for. */

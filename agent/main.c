@@ -44,6 +44,8 @@ static const char global_usage[] =
 	"      --pack-size MiB      target pack size (default 16)\n"
 	"      --cache-dir DIR      local cache folder (default $XDG_CACHE_HOME/cairn)\n"
 	"      --no-lock            do not lock the repository (read-only commands)\n"
+	"      --retry-timeout D    retry failed storage requests for at most D (e.g. 90s, 10m;\n"
+	"                           default 10m; 0 = no retries; s3: and rest: only)\n"
 	"      --json               machine-readable output\n"
 	"  -q, --quiet              only errors\n"
 	"  -v, --verbose            more output (repeatable)\n"
@@ -83,6 +85,26 @@ static const char *option_value(int argc, char **argv, int *i, const char *eq_or
 	if (*i + 1 >= argc)
 		return NULL;
 	return argv[++*i];
+}
+
+/* "90", "90s", "1.5m", "2h" into seconds; -1 if malformed or negative. */
+static int parse_duration(double *out, const char *v)
+{
+	char *end;
+	double d = strtod(v, &end);
+
+	if (end == v || !(d >= 0))
+		return -1;
+	if (*end == 'm')
+		d *= 60, end++;
+	else if (*end == 'h')
+		d *= 3600, end++;
+	else if (*end == 's')
+		end++;
+	if (*end)
+		return -1;
+	*out = d;
+	return 0;
 }
 
 /* Returns 1 if argv[*i] was a global option (consumed), 0 if not, -1 on a
@@ -137,6 +159,15 @@ static int parse_global(cli_globals *g, int argc, char **argv, int *i)
 		g->pack_size = (size_t)mib << 20;
 		return 1;
 	}
+	if (IS("--retry-timeout")) {
+		if (!(v = option_value(argc, argv, i, attached)))
+			goto missing;
+		if (parse_duration(&g->retry_timeout, v) < 0) {
+			cli_error("invalid --retry-timeout '%s': want seconds or a duration like 90s, 10m, 1h", v);
+			return -1;
+		}
+		return 1;
+	}
 	if (eq)
 		return 0;
 	if (IS("--json")) { g->json = 1; return 1; }
@@ -161,6 +192,7 @@ int main(int argc, char **argv)
 
 	memset(&g, 0, sizeof(g));
 	g.compression = CAIRN_COMPRESSION_AUTO;
+	g.retry_timeout = CAIRN_RETRY_DEFAULT_TIMEOUT;
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)
 		return CLI_EXIT_FATAL;
@@ -223,6 +255,7 @@ int main(int argc, char **argv)
 
 	cli_setup_logging(&g);
 	cli_install_signal_handlers();
+	cairn_backend_set_retry(g.retry_timeout, cli_interrupted);
 	optind = 1; /* each command runs getopt_long over its own argv */
 	int r = cmd->run(&g, n_rest, rest);
 	free(rest);
