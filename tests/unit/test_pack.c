@@ -109,6 +109,44 @@ static void test_blob_encode_modes(void)
 	cairn_buf_release(&out);
 }
 
+/* Above 128 KiB a level-1 probe of four 16 KiB samples decides whether the
+ * whole blob is compressed (pack.c).  Incompressible data is stored raw in
+ * every compressing mode, compressible data compressed, and data that is
+ * random in some places and text in a sampled one still compressed.  The
+ * probe's stated trade-off: redundancy at distances beyond a sample (one
+ * random 64 KiB block repeated) is not seen, so that blob is stored raw,
+ * while the same structure at or below 128 KiB, compressed whole, shrinks. */
+static void test_blob_encode_probe(void)
+{
+	static unsigned char noise[1 << 20], text[1 << 20], mixed[1 << 20], repeated[1 << 20];
+	static const cairn_compression modes[] = { CAIRN_COMPRESSION_AUTO,
+		CAIRN_COMPRESSION_FASTEST, CAIRN_COMPRESSION_BETTER };
+
+	setup_key();
+	fill_random(noise, sizeof(noise), 11);
+	fill_text(text, sizeof(text), 7);
+	/* random except the last quarter, which is text */
+	fill_random(mixed, sizeof(mixed), 13);
+	fill_text(mixed + sizeof(mixed) * 3 / 4, sizeof(mixed) / 4, 1);
+	for (size_t off = 0; off < sizeof(repeated); off += 65536)
+		fill_random(repeated + off, 65536, 17);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		round_trip(2, modes[i], noise, sizeof(noise), 0);
+		round_trip(2, modes[i], text, sizeof(text), 1);
+		round_trip(2, modes[i], mixed, sizeof(mixed), 1);
+	}
+	round_trip(2, CAIRN_COMPRESSION_MAX, noise, 200000, 0);
+	/* sizes around the probe threshold */
+	round_trip(2, CAIRN_COMPRESSION_AUTO, noise, 128 * 1024, 0);
+	round_trip(2, CAIRN_COMPRESSION_AUTO, noise, 128 * 1024 + 1, 0);
+	round_trip(2, CAIRN_COMPRESSION_AUTO, text, 128 * 1024 + 1, 1);
+	/* the trade-off */
+	round_trip(2, CAIRN_COMPRESSION_AUTO, repeated, sizeof(repeated), 0);
+	for (size_t off = 0; off < 128 * 1024; off += 32768)
+		fill_random(repeated + off, 32768, 19);
+	round_trip(2, CAIRN_COMPRESSION_AUTO, repeated, 128 * 1024, 1);
+}
+
 static void test_blob_decode_rejects(void)
 {
 	static unsigned char text[4000];
@@ -775,7 +813,8 @@ static void test_restic_golden_packs_and_indexes(void)
 	cairn_buf_release(&json);
 }
 
-UNIT_MAIN(test_blob_type_names, test_blob_encode_modes, test_blob_decode_rejects,
+UNIT_MAIN(test_blob_type_names, test_blob_encode_modes, test_blob_encode_probe,
+	test_blob_decode_rejects,
 	test_blob_any_flipped_byte_is_corrupt, test_pack_write_parse_decode, test_pack_writer_reuse,
 	test_pack_header_damage, test_pack_header_entry_rules, test_pack_load_header_from_backend,
 	test_restic_golden_packs_and_indexes)
