@@ -6,11 +6,19 @@
  * Exit codes: 0 everything restored (and verified), 1 any entry failed or a
  * fatal error, 130 interrupted.  The repository is opened with a shared
  * lock, released on every path out.
+ *
+ * --threads sets the restorer's worker threads (default: the online cores);
+ * $CAIRN_RESTORE_PLAN_LIMIT (bytes) overrides the size of one batch's plan,
+ * so tests can make a small snapshot run in many batches.  The --json
+ * summary adds to restic's fields how the packs were read: packs_read,
+ * pack_loads, bytes_loaded, bytes_written, batches.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
@@ -32,9 +40,25 @@ const char cmd_restore_usage[] =
 	"                        any depth, the parent directories come along\n"
 	"  -e, --exclude P       do not restore entries matching P (repeatable)\n"
 	"      --verify          re-read every restored file and check its content\n"
+	"      --threads N       write file content with N threads (default: the\n"
+	"                        number of cores); each needed pack is read once\n"
 	"  -H, --host H          with \"latest\": only snapshots of host H (repeatable)\n"
 	"      --tag T[,T]       with \"latest\": only snapshots with these tags (repeatable)\n"
 	"      --path P          with \"latest\": only snapshots of path P (repeatable)\n";
+
+/* A whole decimal number in [min, max]. */
+static int parse_count(int *out, const char *s, long min, long max)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max)
+		return -1;
+	*out = (int)v;
+	return 0;
+}
 
 static double now_seconds(void)
 {
@@ -66,6 +90,11 @@ static void print_summary(const cli_globals *g, const restorer_stats *st, double
 			"total_bytes", (json_int_t)st->total_bytes,
 			"bytes_restored", (json_int_t)st->bytes_restored);
 		if (o) {
+			json_object_set_new(o, "packs_read", json_integer((json_int_t)st->packs_read));
+			json_object_set_new(o, "pack_loads", json_integer((json_int_t)st->pack_loads));
+			json_object_set_new(o, "bytes_loaded", json_integer((json_int_t)st->bytes_loaded));
+			json_object_set_new(o, "bytes_written", json_integer((json_int_t)st->bytes_written));
+			json_object_set_new(o, "batches", json_integer((json_int_t)st->batches));
 			if (verify)
 				json_object_set_new(o, "files_verified", json_integer((json_int_t)st->files_verified));
 			cli_json_print(o);
@@ -92,6 +121,7 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 		{ "include", required_argument, NULL, 'i' },
 		{ "exclude", required_argument, NULL, 'e' },
 		{ "verify", no_argument, NULL, 'V' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ "host", required_argument, NULL, 'H' },
 		{ "tag", required_argument, NULL, 'T' },
 		{ "path", required_argument, NULL, 'P' },
@@ -118,6 +148,12 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 		case 'i': r = cli_filter_add(&includes, &n_includes, optarg); break;
 		case 'e': r = cli_filter_add(&excludes, &n_excludes, optarg); break;
 		case 'V': opts.verify = 1; break;
+		case 'j':
+			if (parse_count(&opts.threads, optarg, 1, 256) < 0) {
+				cli_error("--threads wants a number from 1 to 256, not '%s'", optarg);
+				goto out;
+			}
+			break;
 		case 'H': r = cli_filter_add(&filter.hosts, &filter.n_hosts, optarg); break;
 		case 'T': r = cli_filter_add(&filter.tags, &filter.n_tags, optarg); break;
 		case 'P': r = cli_filter_add(&filter.paths, &filter.n_paths, optarg); break;
@@ -141,6 +177,18 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 	if (!opts.target || !*opts.target) {
 		cli_error("please give a directory to restore to (--target)");
 		goto out;
+	}
+	if (!opts.threads) {
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+		opts.threads = cores < 1 ? 1 : cores > 64 ? 64 : (int)cores;
+	}
+	if (getenv("CAIRN_RESTORE_PLAN_LIMIT")) {
+		int limit;
+		if (parse_count(&limit, getenv("CAIRN_RESTORE_PLAN_LIMIT"), 1, 1 << 30) < 0) {
+			cli_error("CAIRN_RESTORE_PLAN_LIMIT wants a number of bytes");
+			goto out;
+		}
+		opts.plan_limit = (size_t)limit;
 	}
 	opts.includes = includes;
 	opts.n_includes = n_includes;

@@ -5,6 +5,22 @@
  * their path inside the snapshot; --verify re-reads every restored file and
  * checks each blob's SHA-256 against the node's content list.
  *
+ * Design: a restore is a walk and a plan.  The walk (this file, the main
+ * thread) visits the trees in name order, creates dirs, symlinks, fifos,
+ * devices and empty files at once, and for every other regular file
+ * creates it empty and adds it to the plan (agent/restore_plan.h): which
+ * blob goes to which offset, and where each blob is (pack, offset,
+ * length).  When the plan reaches its byte limit, and at the end, the
+ * batch is run (agent/restore_exec.h): worker threads take the plan's packs
+ * one at a time, read each once in a few large ranged loads, decode and
+ * verify every blob and write it to every place that needs it, then finish
+ * each file whose last blob is written.  After the workers: hard links to
+ * files of the batch, then the metadata of the dirs the walk has left, in
+ * post-order (children first), so their times are set after everything
+ * below them is written.  A pack needed by two batches is read in each;
+ * with the default limit (64 MiB, about 400,000 small files) most restores
+ * are one batch, and memory stays bounded for any snapshot.
+ *
  * Safety invariants:
  *  - Every entry is created relative to an open descriptor of its parent
  *    dir (openat, mkdirat, symlinkat, mknodat, linkat, fchownat, utimensat)
@@ -14,20 +30,19 @@
  *    link or device should be is removed (unlinkat never follows), never
  *    written through.  An existing file is unlinked before the new one is
  *    created with O_EXCL, so a hard link planted in the target cannot carry
- *    the write to a file outside it.
+ *    the write to a file outside it; workers reopen a planned file only by
+ *    (dir fd, name) with O_NOFOLLOW and only if it is still the inode the
+ *    walk created (restore_plan.c).
  *  - Names come from cairn_tree_decode (validated) and are checked again by
  *    tw_walk before any path is built from them.
- *  - Only verified plaintext (cairn_repo_load_blob checks MAC and hash) is
- *    written.  When a blob of a file fails, that file is removed again, the
- *    failure is reported with the file, blob and pack, and the restore goes
- *    on with the next entry.
- *  - Memory: one blob buffer (<= 8 MiB for restic's chunker), reused for
- *    every blob; one decoded tree and one open dir fd per directory level.
- *
- * Issue #3 replaces the one-blob-at-a-time loop in restore_file() with a
- * pack-ordered plan (read each pack once, blobs fanned out to the files
- * that use them) run by worker threads; the walk, the metadata order and
- * the safety rules here stay as they are.
+ *  - Only verified plaintext (cairn_blob_decode checks MAC, length and
+ *    SHA-256) is written.  When a blob of a file fails, that file is removed
+ *    again, the failure is reported with the file, blob and pack, and the
+ *    other files complete.  After SIGINT or a fatal error every planned file
+ *    not finished is removed.
+ *  - Memory: the plan of one batch (bounded by its limit), the workers'
+ *    buffers (restore_exec.h), one decoded tree and one open dir fd per
+ *    directory level of the walk, and the paths of hard-linked files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -40,11 +55,13 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/types.h>
-#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "restorer.h"
+#include "restore_exec.h"
+#include "restore_fs.h"
+#include "restore_plan.h"
 #include "tree_walk.h"
 
 /* ---- restic filter patterns ---- */
@@ -207,11 +224,15 @@ out:
 	free(path_copy);
 }
 
-/* ---- small hash tables: hard-link groups and failed paths ---- */
+/* ---- hard-link groups: (device_id, inode) -> the first restored member ---- */
+
+enum { HL_DONE = 0, HL_PENDING = 1, HL_FAILED = 2 };
 
 typedef struct hl_entry {
 	uint64_t dev, ino;
-	char *path; /* owned; NULL = empty slot */
+	char *path;     /* owned; NULL = empty slot */
+	int state;      /* HL_*: pending while the first member's batch runs */
+	uint32_t file;  /* HL_PENDING: its index in the plan */
 } hl_entry;
 
 typedef struct hl_map {
@@ -225,21 +246,22 @@ static size_t hl_hash(uint64_t dev, uint64_t ino)
 	return (size_t)(h ^ (h >> 31));
 }
 
-/* Borrowed path of the first restored member of the group, or NULL. */
-static const char *hl_get(const hl_map *m, uint64_t dev, uint64_t ino)
+/* The group's entry (borrowed), or NULL; a failed group counts as absent. */
+static hl_entry *hl_get(const hl_map *m, uint64_t dev, uint64_t ino)
 {
 	if (!m->cap)
 		return NULL;
 	for (size_t i = hl_hash(dev, ino) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->slots[i].path)
+		hl_entry *e = &m->slots[i];
+		if (!e->path)
 			return NULL;
-		if (m->slots[i].dev == dev && m->slots[i].ino == ino)
-			return m->slots[i].path;
+		if (e->dev == dev && e->ino == ino)
+			return e->state == HL_FAILED ? NULL : e;
 	}
 }
 
-/* Copies path. */
-static int hl_put(hl_map *m, uint64_t dev, uint64_t ino, const char *path)
+/* Record (or replace a failed) first member; copies path. */
+static int hl_put(hl_map *m, uint64_t dev, uint64_t ino, const char *path, int state, uint32_t file)
 {
 	if ((m->n + 1) * 2 > m->cap) {
 		size_t cap = m->cap ? m->cap * 2 : 64;
@@ -260,16 +282,21 @@ static int hl_put(hl_map *m, uint64_t dev, uint64_t ino, const char *path)
 		m->cap = cap;
 	}
 	for (size_t i = hl_hash(dev, ino) & (m->cap - 1);; i = (i + 1) & (m->cap - 1)) {
-		if (!m->slots[i].path) {
-			if (!(m->slots[i].path = strdup(path)))
-				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-			m->slots[i].dev = dev;
-			m->slots[i].ino = ino;
+		hl_entry *e = &m->slots[i];
+		char *copy;
+		if (e->path && !(e->dev == dev && e->ino == ino))
+			continue;
+		if (!(copy = strdup(path)))
+			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		if (!e->path)
 			m->n++;
-			return 0;
-		}
-		if (m->slots[i].dev == dev && m->slots[i].ino == ino)
-			return 0;
+		free(e->path);
+		e->path = copy;
+		e->dev = dev;
+		e->ino = ino;
+		e->state = state;
+		e->file = file;
+		return 0;
 	}
 }
 
@@ -281,94 +308,37 @@ static void hl_release(hl_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-typedef struct str_set {
-	char **slots; /* owned strings; NULL = empty */
-	size_t cap, n;
-} str_set;
-
-static size_t str_hash(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
-	return (size_t)h;
-}
-
-static int set_has(const str_set *s, const char *key)
-{
-	if (!s->n)
-		return 0;
-	for (size_t i = str_hash(key) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
-		if (strcmp(s->slots[i], key) == 0)
-			return 1;
-	return 0;
-}
-
-static int set_add(str_set *s, const char *key)
-{
-	size_t i;
-	if (set_has(s, key))
-		return 0;
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		char **slots = calloc(cap, sizeof(*slots));
-		if (!slots)
-			return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-		for (size_t k = 0; k < s->cap; k++) {
-			if (!s->slots[k])
-				continue;
-			for (i = str_hash(s->slots[k]) & (cap - 1); slots[i]; i = (i + 1) & (cap - 1))
-				;
-			slots[i] = s->slots[k];
-		}
-		free(s->slots);
-		s->slots = slots;
-		s->cap = cap;
-	}
-	for (i = str_hash(key) & (s->cap - 1); s->slots[i]; i = (i + 1) & (s->cap - 1))
-		;
-	if (!(s->slots[i] = strdup(key)))
-		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	s->n++;
-	return 0;
-}
-
-static void set_release(str_set *s)
-{
-	for (size_t i = 0; i < s->cap; i++)
-		free(s->slots[i]);
-	free(s->slots);
-	memset(s, 0, sizeof(*s));
-}
-
 /* ---- the restorer ---- */
 
 typedef struct dir_frame {
-	int fd;       /* open dir, O_NOFOLLOW */
-	int created;  /* we made it (may be removed again if nothing lands in it) */
-	int keep;     /* selected itself, or something was restored inside */
+	int fd;          /* open dir, O_NOFOLLOW */
+	int created;     /* we made it (may be removed again if nothing lands in it) */
+	int keep;        /* selected itself, or something was restored inside */
+	uint32_t dir;    /* its index in the plan's dir table */
+	char *path;      /* owned snapshot path; "" for the target */
+	uint64_t dev, ino;
 } dir_frame;
 
 typedef struct restorer {
 	cairn_repo *repo;
 	const restorer_options *opts;
-	const cli_globals *g;
-	restorer_stats *st;
-	dir_frame *stack;      /* stack[0] is the target itself */
+	rs_ctx c;
+	dir_frame *stack;           /* stack[0] is the target itself */
 	size_t depth, cap;
-	cairn_buf blob;        /* the one blob buffer, reused */
-	cairn_buf where;       /* scratch: target path of an entry, for messages */
-	hl_map links;          /* (device_id, inode) -> path of the first restored member */
-	str_set failed;        /* paths that could not be restored (skipped by --verify) */
-	int have_zero;         /* zero_id is a verified all-zero blob of zero_len bytes */
-	cairn_id zero_id;
-	size_t zero_len;
-	int is_root;           /* euid 0: ownership errors are reported */
-	int phase_verify;
+	rp_plan plan;               /* the current batch */
+	size_t plan_limit;
+	rx_options xo;
+	hl_map links;
+	cairn_blob_location *locs;  /* scratch: one file's blob locations */
+	size_t cap_locs;
+	cairn_buf blob;             /* --verify: one blob read back */
+	cairn_buf path;             /* scratch path */
 } restorer;
 
-static int push_frame(restorer *r, int fd, int created, int keep)
+static int push_frame(restorer *r, int fd, int created, int keep, const char *path,
+	uint64_t dev, uint64_t ino)
 {
+	dir_frame *f;
 	if (r->depth == r->cap) {
 		size_t cap = r->cap ? r->cap * 2 : 16;
 		dir_frame *s = realloc(r->stack, cap * sizeof(*s));
@@ -377,11 +347,31 @@ static int push_frame(restorer *r, int fd, int created, int keep)
 		r->stack = s;
 		r->cap = cap;
 	}
-	r->stack[r->depth].fd = fd;
-	r->stack[r->depth].created = created;
-	r->stack[r->depth].keep = keep;
+	f = &r->stack[r->depth];
+	memset(f, 0, sizeof(*f));
+	if (path && !(f->path = strdup(path)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	f->fd = fd;
+	f->created = created;
+	f->keep = keep;
+	f->dir = RP_NONE;
+	f->dev = dev;
+	f->ino = ino;
 	r->depth++;
 	return 0;
+}
+
+/* Close and forget the top frame's fd and path. */
+static void pop_frame(restorer *r)
+{
+	dir_frame *f = &r->stack[--r->depth];
+	if (f->dir != RP_NONE && f->dir < r->plan.n_dirs)
+		r->plan.dirs[f->dir].fd = -1;
+	if (f->fd >= 0)
+		close(f->fd);
+	free(f->path);
+	f->path = NULL;
+	f->fd = -1;
 }
 
 static dir_frame *top(restorer *r)
@@ -389,177 +379,7 @@ static dir_frame *top(restorer *r)
 	return &r->stack[r->depth - 1];
 }
 
-/* The entry's path on disk, for messages: target + snapshot path.  Borrowed
- * until the next call. */
-static const char *disk_path(restorer *r, const char *path)
-{
-	const char *t = r->opts->target;
-	size_t tl = strlen(t);
-	cairn_buf_clear(&r->where);
-	if (cairn_buf_append(&r->where, t, tl && t[tl - 1] == '/' ? tl - 1 : tl) < 0 ||
-		cairn_buf_puts(&r->where, path) < 0 || !cairn_buf_cstr(&r->where))
-		return path;
-	return (const char *)r->where.data;
-}
-
-static void report(restorer *r, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* "cairn: cannot restore '/path': <what>", counted as one error. */
-static void report(restorer *r, const char *path, const char *fmt, ...)
-{
-	va_list ap;
-	cli_progress_done(r->g);
-	fprintf(stderr, "cairn: %s '%s': ", r->phase_verify ? "verify failed for" : "cannot restore",
-		path);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (r->phase_verify)
-		r->st->verify_errors++;
-	else
-		r->st->errors++;
-}
-
-static void report_errno(restorer *r, const char *path, const char *what, int err)
-{
-	report(r, path, "%s '%s': %s", what, disk_path(r, path), strerror(err));
-}
-
-/* A failed entry: remembered so that --verify does not count it twice. */
-static void mark_failed(restorer *r, const char *path)
-{
-	(void)set_add(&r->failed, path);
-}
-
-static void show_progress(restorer *r, uint64_t extra_bytes)
-{
-	char b[32];
-	cli_progress(r->g, "[restore] %llu files, %s",
-		(unsigned long long)r->st->files_restored,
-		cli_format_bytes(b, sizeof(b), r->st->bytes_restored + extra_bytes));
-}
-
-static int is_all_zero(const unsigned char *p, size_t len)
-{
-	size_t i = 0;
-	for (; i < len && ((uintptr_t)(p + i) & 7); i++)
-		if (p[i])
-			return 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, p + i, 8);
-		if (w)
-			return 0;
-	}
-	for (; i < len; i++)
-		if (p[i])
-			return 0;
-	return 1;
-}
-
-static int pwrite_all(int fd, const unsigned char *p, size_t len, uint64_t off)
-{
-	while (len > 0) {
-		ssize_t w = pwrite(fd, p, len, (off_t)off);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		len -= (size_t)w;
-		off += (uint64_t)w;
-	}
-	return 0;
-}
-
-/* Owner, xattrs, mode, times, in that order (chown clears setuid, so the mode
- * comes after it; user xattrs need write permission, so before it).  Uses
- * fd when >= 0, else (dirfd, name) without following a symlink.  Each
- * failure is reported; returns the number of failures. */
-static int restore_metadata(restorer *r, int fd, int dirfd, const char *name, const char *path,
-	const cairn_node *n)
-{
-	struct timespec ts[2];
-	int failures = 0, rc;
-
-	rc = fd >= 0 ? fchown(fd, n->uid, n->gid)
-		: fchownat(dirfd, name, n->uid, n->gid, AT_SYMLINK_NOFOLLOW);
-	if (rc < 0 && (r->is_root || (errno != EPERM && errno != EINVAL))) {
-		report_errno(r, path, "cannot change owner of", errno);
-		failures++;
-	}
-	for (size_t i = 0; i < n->n_xattrs; i++) {
-		const cairn_xattr *x = &n->xattrs[i];
-		if (fd >= 0) {
-			rc = fsetxattr(fd, x->name, x->value ? (const void *)x->value : "", x->value_len, 0);
-		} else {
-			/* No fd for symlinks, fifos and devices: go through the dir
-			 * fd's /proc entry, still without following `name`. */
-			char proc[64];
-			cairn_buf p = CAIRN_BUF_INIT;
-			snprintf(proc, sizeof(proc), "/proc/self/fd/%d/", dirfd);
-			if (cairn_buf_puts(&p, proc) < 0 || cairn_buf_puts(&p, name) < 0 || !cairn_buf_cstr(&p)) {
-				cairn_buf_release(&p);
-				errno = ENOMEM;
-				rc = -1;
-			} else {
-				rc = lsetxattr((const char *)p.data, x->name,
-					x->value ? (const void *)x->value : "", x->value_len, 0);
-				cairn_buf_release(&p);
-			}
-		}
-		if (rc < 0) {
-			int err = errno;
-			report(r, path, "cannot set extended attribute '%s' on '%s': %s", x->name,
-				disk_path(r, path), strerror(err));
-			failures++;
-		}
-	}
-	if (n->type != CAIRN_NODE_SYMLINK) {
-		mode_t m = cairn_mode_to_posix(n->mode) & 07777;
-		rc = fd >= 0 ? fchmod(fd, m) : fchmodat(dirfd, name, m, 0);
-		if (rc < 0) {
-			report_errno(r, path, "cannot change mode of", errno);
-			failures++;
-		}
-	}
-	ts[0].tv_sec = (time_t)n->atime.sec;
-	ts[0].tv_nsec = n->atime.nsec;
-	ts[1].tv_sec = (time_t)n->mtime.sec;
-	ts[1].tv_nsec = n->mtime.nsec;
-	rc = fd >= 0 ? futimens(fd, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW);
-	if (rc < 0) {
-		report_errno(r, path, "cannot set times of", errno);
-		failures++;
-	}
-	return failures;
-}
-
-/* Make room for a non-directory entry `name`: nothing there, or a
- * non-directory that is removed (a symlink is removed, not followed).  A
- * directory in the way is an error.  0 or -1 (reported). */
-static int clear_entry(restorer *r, int dirfd, const char *name, const char *path)
-{
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		report_errno(r, path, "cannot stat", errno);
-		return -1;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		report(r, path, "'%s' exists and is a directory", disk_path(r, path));
-		return -1;
-	}
-	if (unlinkat(dirfd, name, 0) < 0) {
-		report_errno(r, path, "cannot replace", errno);
-		return -1;
-	}
-	return 0;
-}
+#define TGT(r) (r)->c.target_len, (r)->c.target
 
 /* Open (and create if needed) dir `name` in dirfd.  An existing dir is
  * reused, another non-dir replaced; a symlink is refused.  Returns the fd
@@ -572,26 +392,26 @@ static int open_dir(restorer *r, int dirfd, const char *name, const char *path, 
 	*created = 0;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		if (S_ISLNK(st.st_mode)) {
-			report(r, path, "'%s' is a symbolic link in the target; refusing to follow it",
-				disk_path(r, path));
+			rs_report(&r->c, path, "'%.*s%s' is a symbolic link in the target; refusing to follow it",
+				TGT(r), path);
 			return -1;
 		}
 		if (!S_ISDIR(st.st_mode)) {
 			if (unlinkat(dirfd, name, 0) < 0) {
-				report_errno(r, path, "cannot replace", errno);
+				rs_report_errno(&r->c, path, "cannot replace", errno);
 				return -1;
 			}
 			st.st_mode = 0;
 		}
 	} else if (errno != ENOENT) {
-		report_errno(r, path, "cannot stat", errno);
+		rs_report_errno(&r->c, path, "cannot stat", errno);
 		return -1;
 	} else {
 		st.st_mode = 0;
 	}
 	if (!S_ISDIR(st.st_mode)) {
 		if (mkdirat(dirfd, name, 0700) < 0) {
-			report_errno(r, path, "cannot create directory", errno);
+			rs_report_errno(&r->c, path, "cannot create directory", errno);
 			return -1;
 		}
 		*created = 1;
@@ -599,10 +419,10 @@ static int open_dir(restorer *r, int dirfd, const char *name, const char *path, 
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (errno == ELOOP || errno == ENOTDIR)
-			report(r, path, "'%s' is not a directory (a symbolic link?); refusing to follow it",
-				disk_path(r, path));
+			rs_report(&r->c, path, "'%.*s%s' is not a directory (a symbolic link?); refusing to follow it",
+				TGT(r), path);
 		else
-			report_errno(r, path, "cannot open directory", errno);
+			rs_report_errno(&r->c, path, "cannot open directory", errno);
 		return -1;
 	}
 	return fd;
@@ -646,142 +466,287 @@ static int open_parent(restorer *r, const char *path, const char **last_out)
 	return fd;
 }
 
-/* Another member of a hard-link group: link it to the first one. */
+/* Another member of a hard-link group whose first member is complete:
+ * link it to the first one now. */
 static void restore_hardlink(restorer *r, int dirfd, const char *path, const cairn_node *n,
 	const char *first)
 {
 	const char *last;
 	int pfd;
 
-	if (clear_entry(r, dirfd, n->name, path) < 0)
+	if (rs_clear_entry(&r->c, dirfd, n->name, path) < 0)
 		goto failed;
 	if ((pfd = open_parent(r, first, &last)) < 0) {
 		int err = errno;
-		report(r, path, "cannot open the directory of '%s': %s", disk_path(r, first), strerror(err));
+		rs_report(&r->c, path, "cannot open the directory of '%.*s%s': %s", TGT(r), first,
+			strerror(err));
 		goto failed;
 	}
 	if (linkat(pfd, last, dirfd, n->name, 0) < 0) {
 		int err = errno;
 		close(pfd);
-		report(r, path, "cannot link to '%s': %s", disk_path(r, first), strerror(err));
+		rs_report(&r->c, path, "cannot link to '%.*s%s': %s", TGT(r), first, strerror(err));
 		goto failed;
 	}
 	close(pfd);
-	r->st->files_restored++;
-	r->st->bytes_restored += n->size;
+	rs_add(&r->c.st->files_restored, 1);
+	rs_add(&r->c.st->bytes_restored, n->size);
 	top(r)->keep = 1;
 	return;
 failed:
-	mark_failed(r, path);
+	rs_mark_failed(&r->c, path);
 }
 
-/* Report a blob that could not be loaded, naming file, blob and pack. */
-static void report_blob(restorer *r, const char *path, const cairn_id *id)
+/* ---- running a batch ---- */
+
+/* Rebuild the plan's dir table from the walk's stack (after a reset). */
+static int plan_stack_dirs(restorer *r)
 {
-	char bhex[CAIRN_ID_HEX_SIZE], phex[CAIRN_ID_HEX_SIZE], msg[512];
-	cairn_blob_location loc;
-
-	snprintf(msg, sizeof(msg), "%s", cairn_error_message());
-	cairn_id_to_hex(bhex, id);
-	if (strstr(msg, bhex) && strstr(msg, "pack"))
-		report(r, path, "%s", msg); /* the library's message names both already */
-	else if (cairn_index_lookup(&loc, cairn_repo_index(r->repo), CAIRN_BLOB_DATA, id) == 1) {
-		cairn_id_to_hex(phex, &loc.pack);
-		report(r, path, "blob %s in pack %s: %s", bhex, phex, msg);
-	} else {
-		report(r, path, "blob %s: %s", bhex, msg);
+	for (size_t i = 0; i < r->depth; i++) {
+		dir_frame *f = &r->stack[i];
+		int rc = rp_add_dir(&f->dir, &r->plan, i ? r->stack[i - 1].dir : RP_NONE, f->path,
+			f->fd, f->dev, f->ino);
+		if (rc < 0)
+			return rc;
 	}
+	return 0;
 }
 
-/* Write a file's content blob by blob at running offsets, all-zero blobs
- * as holes, then truncate to node.size (size drives, as in restic: size 0
- * is an empty file whatever the content list says).  A failure removes the
- * file again.  Returns 0, or CAIRN_ECANCELED / CAIRN_ENOMEM to stop. */
+/* Hard links to first members written in this batch. */
+static void run_links(restorer *r, rp_fdcache *cache)
+{
+	rp_plan *p = &r->plan;
+	cairn_buf first_path = CAIRN_BUF_INIT;
+
+	for (size_t i = 0; i < p->n_links; i++) {
+		const rp_link *l = &p->links[i];
+		const rp_file *f = &p->files[l->first];
+		const char *path, *fpath = "?";
+		int mfd = -1, ffd;
+
+		if (rp_dir_child_path(&r->path, p, l->dir, rp_str(p, l->name)) < 0)
+			break;
+		path = (const char *)r->path.data;
+		if (rp_file_path(&first_path, p, l->first) == 0)
+			fpath = (const char *)first_path.data;
+		if (f->state != RP_FILE_DONE) {
+			rs_report(&r->c, path, "cannot link to '%.*s%s': it could not be restored", TGT(r), fpath);
+			rs_mark_failed(&r->c, path);
+			continue;
+		}
+		/* dup: opening the second dir may evict the first from the cache */
+		if ((ffd = rp_open_dir(cache, p, f->dir)) < 0 || (mfd = dup(ffd)) < 0 ||
+		    (ffd = rp_open_dir(cache, p, l->dir)) < 0) {
+			int err = errno;
+			rs_report(&r->c, path, "cannot open the directories to link '%.*s%s': %s", TGT(r),
+				fpath, strerror(err));
+			rs_mark_failed(&r->c, path);
+		} else if (linkat(mfd, rp_str(p, f->name), ffd, rp_str(p, l->name), 0) < 0) {
+			int err = errno;
+			rs_report(&r->c, path, "cannot link to '%.*s%s': %s", TGT(r), fpath, strerror(err));
+			rs_mark_failed(&r->c, path);
+		} else {
+			rs_add(&r->c.st->files_restored, 1);
+			rs_add(&r->c.st->bytes_restored, l->size);
+		}
+		if (mfd >= 0)
+			close(mfd);
+	}
+	cairn_buf_release(&first_path);
+}
+
+/* Run the current batch: content, hard links, then the metadata of the
+ * dirs the walk has left (post-order); then start the next batch with the
+ * dirs still on the stack.  0, CAIRN_ECANCELED or CAIRN_ENOMEM. */
+static int run_batch(restorer *r)
+{
+	rp_plan *p = &r->plan;
+	rp_fdcache cache;
+	int rc;
+
+	rp_fdcache_init(&cache);
+	if ((rc = rp_finalize(p)) < 0)
+		goto out;
+	if (p->n_files) {
+		rs_add(&r->c.st->batches, 1);
+		if ((rc = rx_run(&r->c, p, r->repo, &r->xo)) < 0)
+			goto out;
+	}
+	for (size_t i = 0; i < r->links.cap; i++) {
+		hl_entry *e = &r->links.slots[i];
+		if (e->path && e->state == HL_PENDING)
+			e->state = p->files[e->file].state == RP_FILE_DONE ? HL_DONE : HL_FAILED;
+	}
+	run_links(r, &cache);
+	for (size_t i = 0; i < p->n_dirmeta; i++) {
+		const rp_dirmeta *d = &p->dirmeta[i];
+		const char *path = rp_str(p, p->dirs[d->dir].path);
+		int fd = rp_open_dir(&cache, p, d->dir);
+		if (cli_interrupted()) {
+			rc = cairn_error_set(CAIRN_ECANCELED, "interrupted");
+			goto out;
+		}
+		if (fd < 0) {
+			int err = errno;
+			rs_report(&r->c, path, "cannot open directory '%.*s%s': %s", TGT(r), path,
+				err == ESTALE ? "it was replaced during the restore" : strerror(err));
+			continue;
+		}
+		rs_metadata(&r->c, fd, -1, NULL, path, CAIRN_NODE_DIR, &d->meta);
+	}
+	rp_fdcache_release(&cache);
+	rp_reset(p);
+	rc = plan_stack_dirs(r);
+out:
+	rp_fdcache_release(&cache);
+	return rc;
+}
+
+/* Run the batch when the plan has reached its limit. */
+static int maybe_run_batch(restorer *r)
+{
+	return rp_bytes(&r->plan) >= r->plan_limit ? run_batch(r) : 0;
+}
+
+/* ---- the walk ---- */
+
+/* A regular file: created empty now; its blobs are planned, or, when it
+ * needs none, it is finished at once.  Returns 0, or a negative code to stop. */
 static int restore_file(restorer *r, int dirfd, const char *path, const cairn_node *n)
 {
-	const char *first;
+	cairn_index *idx = cairn_repo_index(r->repo);
+	rs_meta meta;
+	hl_entry *first = NULL;
+	struct stat st;
 	uint64_t off = 0;
+	size_t nb = 0;
+	uint32_t fi;
 	int fd = -1, rc = 0, hardlinked = n->links > 1 && (n->inode || n->device_id);
 
-	r->st->total_files++;
-	r->st->total_bytes += n->size;
-	if (hardlinked && (first = hl_get(&r->links, n->device_id, n->inode)) && strcmp(first, path)) {
-		restore_hardlink(r, dirfd, path, n, first);
-		return 0;
+	memset(&meta, 0, sizeof(meta));
+	rs_add(&r->c.st->total_files, 1);
+	rs_add(&r->c.st->total_bytes, n->size);
+	if (hardlinked && (first = hl_get(&r->links, n->device_id, n->inode)) &&
+	    strcmp(first->path, path)) {
+		if (first->state == HL_DONE) {
+			restore_hardlink(r, dirfd, path, n, first->path);
+			return 0;
+		}
+		/* The first member is in this batch: link after the workers. */
+		if (rs_clear_entry(&r->c, dirfd, n->name, path) < 0) {
+			rs_mark_failed(&r->c, path);
+			return 0;
+		}
+		if ((rc = rp_add_link(&r->plan, top(r)->dir, n->name, first->file, n->size)) < 0)
+			return rc;
+		top(r)->keep = 1;
+		return maybe_run_batch(r);
 	}
-	if (clear_entry(r, dirfd, n->name, path) < 0) {
-		mark_failed(r, path);
+
+	/* Where every needed blob is, before anything is created. */
+	for (size_t i = 0; n->size > 0 && i < n->n_content && off < n->size; i++) {
+		cairn_blob_location *loc;
+		char hex[CAIRN_ID_HEX_SIZE];
+		if (nb == r->cap_locs) {
+			size_t cap = r->cap_locs ? r->cap_locs * 2 : 64;
+			cairn_blob_location *l = realloc(r->locs, cap * sizeof(*l));
+			if (!l)
+				return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+			r->locs = l;
+			r->cap_locs = cap;
+		}
+		loc = &r->locs[nb];
+		cairn_id_to_hex(hex, &n->content[i]);
+		if (cairn_index_lookup(loc, idx, CAIRN_BLOB_DATA, &n->content[i]) != 1) {
+			if (rs_clear_entry(&r->c, dirfd, n->name, path) == 0)
+				rs_report(&r->c, path, "data blob '%s' is not in the index", hex);
+			rs_mark_failed(&r->c, path);
+			return 0;
+		}
+		if (loc->length <= 32 && !loc->uncompressed_length) {
+			char phex[CAIRN_ID_HEX_SIZE];
+			cairn_id_to_hex(phex, &loc->pack);
+			if (rs_clear_entry(&r->c, dirfd, n->name, path) == 0)
+				rs_report(&r->c, path, "blob %s in pack %s: the index gives an impossible "
+					"length %u", hex, phex, loc->length);
+			rs_mark_failed(&r->c, path);
+			return 0;
+		}
+		off += loc->uncompressed_length ? loc->uncompressed_length : loc->length - 32;
+		nb++;
+	}
+	if (rs_clear_entry(&r->c, dirfd, n->name, path) < 0) {
+		rs_mark_failed(&r->c, path);
 		return 0;
 	}
 	fd = openat(dirfd, n->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0) {
-		report_errno(r, path, "cannot create", errno);
-		mark_failed(r, path);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		rs_report_errno(&r->c, path, "cannot create", errno);
+		goto failed;
+	}
+	top(r)->keep = 1;
+	if (nb == 0) {
+		/* Nothing to read: size and metadata now. */
+		if (ftruncate(fd, (off_t)n->size) < 0) {
+			rs_report_errno(&r->c, path, "cannot set the size of", errno);
+			goto failed;
+		}
+		if ((rc = rs_meta_from_node(&meta, n)) < 0)
+			goto failed;
+		rs_metadata(&r->c, fd, dirfd, n->name, path, CAIRN_NODE_FILE, &meta);
+		rs_meta_release(&meta);
+		rc = close(fd);
+		fd = -1;
+		if (rc < 0) {
+			rc = 0;
+			rs_report_errno(&r->c, path, "cannot write", errno);
+			goto failed;
+		}
+		if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path, HL_DONE, 0)) < 0)
+			return rc;
+		rs_add(&r->c.st->files_restored, 1);
+		rs_add(&r->c.st->bytes_restored, n->size);
 		return 0;
 	}
-	for (size_t i = 0; n->size > 0 && i < n->n_content && off < n->size; i++) {
-		const cairn_id *id = &n->content[i];
-		size_t len;
-		if (cli_interrupted()) {
-			rc = cairn_error_set(CAIRN_ECANCELED, "interrupted");
-			goto remove;
-		}
-		if (r->have_zero && cairn_id_equal(id, &r->zero_id)) {
-			off += r->zero_len; /* verified before: leave a hole */
-			continue;
-		}
-		if (cairn_repo_load_blob(&r->blob, r->repo, CAIRN_BLOB_DATA, id) < 0) {
-			report_blob(r, path, id);
-			goto remove;
-		}
-		len = r->blob.len;
-		if (is_all_zero(r->blob.data, len)) {
-			r->have_zero = 1;
-			r->zero_id = *id;
-			r->zero_len = len;
-		} else if (pwrite_all(fd, r->blob.data, len, off) < 0) {
-			report_errno(r, path, "cannot write", errno);
-			goto remove;
-		}
-		off += len;
-		show_progress(r, off < n->size ? off : n->size);
-	}
-	if (ftruncate(fd, (off_t)n->size) < 0) {
-		report_errno(r, path, "cannot set the size of", errno);
-		goto remove;
-	}
-	restore_metadata(r, fd, dirfd, n->name, path, n);
-	if (close(fd) < 0) {
-		fd = -1;
-		report_errno(r, path, "cannot write", errno);
-		goto remove;
-	}
+	close(fd);
 	fd = -1;
-	if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path)) < 0)
+	if ((rc = rs_meta_from_node(&meta, n)) < 0 ||
+	    (rc = rp_add_file(&fi, &r->plan, top(r)->dir, n->name, n->size, &meta,
+		(uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0) {
+		rs_meta_release(&meta);
+		goto failed;
+	}
+	off = 0;
+	for (size_t i = 0; i < nb; i++) {
+		const cairn_blob_location *loc = &r->locs[i];
+		uint32_t bi;
+		if ((rc = rp_add_blob(&bi, &r->plan, &n->content[i], loc)) < 0 ||
+		    (rc = rp_add_use(&r->plan, bi, fi, off)) < 0)
+			return rc; /* the file is in the plan: removed with it */
+		off += loc->uncompressed_length ? loc->uncompressed_length : loc->length - 32;
+	}
+	if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path, HL_PENDING, fi)) < 0)
 		return rc;
-	r->st->files_restored++;
-	r->st->bytes_restored += n->size;
-	top(r)->keep = 1;
-	show_progress(r, 0);
-	return 0;
-remove:
-	/* Never leave a partly written file that looks restored. */
+	return maybe_run_batch(r);
+failed:
+	/* Never leave a file that looks restored. */
 	if (fd >= 0)
 		close(fd);
 	if (unlinkat(dirfd, n->name, 0) < 0 && errno != ENOENT)
-		report_errno(r, path, "cannot remove the incomplete file", errno);
-	mark_failed(r, path);
+		rs_report_errno(&r->c, path, "cannot remove the incomplete file", errno);
+	rs_mark_failed(&r->c, path);
 	return rc;
 }
 
 /* Symlinks, fifos and devices.  Sockets are skipped, as restic does. */
-static void restore_special(restorer *r, int dirfd, const char *path, const cairn_node *n)
+static int restore_special(restorer *r, int dirfd, const char *path, const cairn_node *n)
 {
+	rs_meta meta;
 	int rc;
 
 	if (n->type == CAIRN_NODE_SOCKET)
-		return;
-	if (clear_entry(r, dirfd, n->name, path) < 0)
+		return 0;
+	if (rs_clear_entry(&r->c, dirfd, n->name, path) < 0)
 		goto failed;
 	switch (n->type) {
 	case CAIRN_NODE_SYMLINK:
@@ -800,19 +765,23 @@ static void restore_special(restorer *r, int dirfd, const char *path, const cair
 		break;
 	}
 	default:
-		report(r, path, "unknown node type %d", (int)n->type);
+		rs_report(&r->c, path, "unknown node type %d", (int)n->type);
 		goto failed;
 	}
 	if (rc < 0) {
-		report_errno(r, path, "cannot create", errno);
+		rs_report_errno(&r->c, path, "cannot create", errno);
 		goto failed;
 	}
-	restore_metadata(r, -1, dirfd, n->name, path, n);
-	r->st->other_restored++;
+	if ((rc = rs_meta_from_node(&meta, n)) < 0)
+		return rc;
+	rs_metadata(&r->c, -1, dirfd, n->name, path, n->type, &meta);
+	rs_meta_release(&meta);
+	rs_add(&r->c.st->other_restored, 1);
 	top(r)->keep = 1;
-	return;
+	return 0;
 failed:
-	mark_failed(r, path);
+	rs_mark_failed(&r->c, path);
+	return 0;
 }
 
 /* Which entries take part: includes select (and let the walk go down to
@@ -836,6 +805,7 @@ static void select_node(const restorer *r, const char *path, const cairn_node *n
 static int restore_enter(const char *path, const cairn_node *n, void *payload)
 {
 	restorer *r = payload;
+	struct stat st;
 	int sel, descend, fd, created, rc;
 
 	if (cli_interrupted())
@@ -845,24 +815,37 @@ static int restore_enter(const char *path, const cairn_node *n, void *payload)
 		return TW_SKIP;
 	if (n->type != CAIRN_NODE_DIR) {
 		if (n->type == CAIRN_NODE_FILE)
-			return restore_file(r, top(r)->fd, path, n);
-		restore_special(r, top(r)->fd, path, n);
-		return TW_SKIP;
+			rc = restore_file(r, top(r)->fd, path, n);
+		else
+			rc = restore_special(r, top(r)->fd, path, n);
+		return rc < 0 ? rc : TW_SKIP;
 	}
 	if ((fd = open_dir(r, top(r)->fd, n->name, path, &created)) < 0) {
-		mark_failed(r, path);
+		rs_mark_failed(&r->c, path);
 		return TW_SKIP;
 	}
-	if ((rc = push_frame(r, fd, created, sel)) < 0) {
+	if (fstat(fd, &st) < 0) {
+		rs_report_errno(&r->c, path, "cannot stat", errno);
+		rs_mark_failed(&r->c, path);
+		close(fd);
+		return TW_SKIP;
+	}
+	if ((rc = push_frame(r, fd, created, sel, path, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0) {
 		close(fd);
 		return rc;
 	}
+	if ((rc = rp_add_dir(&top(r)->dir, &r->plan, r->stack[r->depth - 2].dir, path, fd,
+		(uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0)
+		return rc;
 	if (!descend) {
 		/* Selected but nothing below can be: finish it now. */
-		r->depth--;
-		restore_metadata(r, fd, -1, n->name, path, n);
-		close(fd);
-		r->st->other_restored++;
+		rs_meta meta;
+		if ((rc = rs_meta_from_node(&meta, n)) < 0)
+			return rc;
+		rs_metadata(&r->c, fd, -1, n->name, path, CAIRN_NODE_DIR, &meta);
+		rs_meta_release(&meta);
+		pop_frame(r);
+		rs_add(&r->c.st->other_restored, 1);
 		top(r)->keep = 1;
 		return TW_SKIP;
 	}
@@ -873,29 +856,33 @@ static int restore_leave(const char *path, const cairn_node *n, void *payload)
 {
 	restorer *r = payload;
 	dir_frame f = *top(r);
+	rs_meta meta;
+	int rc = 0;
 
-	r->depth--;
 	if (f.keep) {
-		/* After the children, so their creation does not touch the times. */
-		restore_metadata(r, f.fd, -1, n->name, path, n);
-		r->st->other_restored++;
+		/* After the children (when the batch has run), so their creation
+		 * and content do not touch the times. */
+		if ((rc = rs_meta_from_node(&meta, n)) < 0 ||
+		    (rc = rp_add_dirmeta(&r->plan, f.dir, &meta)) < 0)
+			rs_meta_release(&meta);
+		pop_frame(r);
+		rs_add(&r->c.st->other_restored, 1);
 		top(r)->keep = 1;
-		close(f.fd);
 	} else {
 		/* Only entered to look for included entries, and none was found:
 		 * remove it again if we made it. */
-		close(f.fd);
+		pop_frame(r);
 		if (f.created && unlinkat(top(r)->fd, n->name, AT_REMOVEDIR) < 0 && errno != ENOTEMPTY)
-			report_errno(r, path, "cannot remove the unused directory", errno);
+			rs_report_errno(&r->c, path, "cannot remove the unused directory", errno);
 	}
-	return 0;
+	return rc;
 }
 
 static int restore_tree_error(const char *path, const cairn_node *n, int code, void *payload)
 {
 	restorer *r = payload;
-	report(r, path, "%s", cairn_error_message());
-	mark_failed(r, path);
+	rs_report(&r->c, path, "%s", cairn_error_message());
+	rs_mark_failed(&r->c, path);
 	return code == CAIRN_ENOMEM || code == CAIRN_ECANCELED ? code : 0;
 }
 
@@ -908,15 +895,15 @@ static void verify_file(restorer *r, int dirfd, const char *path, const cairn_no
 	int fd = openat(dirfd, n->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 
 	if (fd < 0) {
-		report_errno(r, path, "cannot open", errno);
+		rs_report_errno(&r->c, path, "cannot open", errno);
 		return;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		report(r, path, "'%s' is not a regular file", disk_path(r, path));
+		rs_report(&r->c, path, "'%.*s%s' is not a regular file", TGT(r), path);
 		goto out;
 	}
 	if ((uint64_t)st.st_size != n->size) {
-		report(r, path, "size is %lld, want %llu", (long long)st.st_size,
+		rs_report(&r->c, path, "size is %lld, want %llu", (long long)st.st_size,
 			(unsigned long long)n->size);
 		goto out;
 	}
@@ -930,7 +917,7 @@ static void verify_file(restorer *r, int dirfd, const char *path, const cairn_no
 			goto out;
 		cairn_id_to_hex(hex, &n->content[i]);
 		if (cairn_index_lookup(&loc, cairn_repo_index(r->repo), CAIRN_BLOB_DATA, &n->content[i]) != 1) {
-			report(r, path, "blob %s is not in the index", hex);
+			rs_report(&r->c, path, "blob %s is not in the index", hex);
 			goto out;
 		}
 		len = loc.uncompressed_length ? loc.uncompressed_length : loc.length - 32;
@@ -938,7 +925,7 @@ static void verify_file(restorer *r, int dirfd, const char *path, const cairn_no
 			break; /* content longer than size: restore truncated it, nothing to hash */
 		cairn_buf_clear(&r->blob);
 		if (cairn_buf_reserve(&r->blob, len) < 0) {
-			report(r, path, "out of memory");
+			rs_report(&r->c, path, "out of memory");
 			goto out;
 		}
 		while (done < len) {
@@ -946,20 +933,20 @@ static void verify_file(restorer *r, int dirfd, const char *path, const cairn_no
 			if (got_n < 0 && errno == EINTR)
 				continue;
 			if (got_n <= 0) {
-				report_errno(r, path, "cannot read", got_n < 0 ? errno : EIO);
+				rs_report_errno(&r->c, path, "cannot read", got_n < 0 ? errno : EIO);
 				goto out;
 			}
 			done += (size_t)got_n;
 		}
 		cairn_sha256(&got, r->blob.data, len);
 		if (!cairn_id_equal(&got, &n->content[i])) {
-			report(r, path, "content at offset %llu does not match blob %s",
+			rs_report(&r->c, path, "content at offset %llu does not match blob %s",
 				(unsigned long long)off, hex);
 			goto out;
 		}
 		off += len;
 	}
-	r->st->files_verified++;
+	rs_add(&r->c.st->files_verified, 1);
 out:
 	close(fd);
 }
@@ -971,12 +958,13 @@ static int verify_enter(const char *path, const cairn_node *n, void *payload)
 
 	if (cli_interrupted())
 		return cairn_error_set(CAIRN_ECANCELED, "interrupted");
-	if (set_has(&r->failed, path))
+	if (rs_has_failed(&r->c, path))
 		return TW_SKIP; /* already reported */
 	select_node(r, path, n, &sel, &descend);
 	if (n->type == CAIRN_NODE_FILE) {
 		if (sel)
 			verify_file(r, top(r)->fd, path, n);
+		rs_progress(&r->c);
 		return TW_SKIP;
 	}
 	if (!descend)
@@ -984,10 +972,10 @@ static int verify_enter(const char *path, const cairn_node *n, void *payload)
 	fd = openat(top(r)->fd, n->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
 		if (!(errno == ENOENT && !sel)) /* an unused dir was removed again */
-			report_errno(r, path, "cannot open directory", errno);
+			rs_report_errno(&r->c, path, "cannot open directory", errno);
 		return TW_SKIP;
 	}
-	if ((rc = push_frame(r, fd, 0, 0)) < 0) {
+	if ((rc = push_frame(r, fd, 0, 0, NULL, 0, 0)) < 0) {
 		close(fd);
 		return rc;
 	}
@@ -996,9 +984,7 @@ static int verify_enter(const char *path, const cairn_node *n, void *payload)
 
 static int verify_leave(const char *path, const cairn_node *n, void *payload)
 {
-	restorer *r = payload;
-	close(top(r)->fd);
-	r->depth--;
+	pop_frame(payload);
 	return 0;
 }
 
@@ -1039,64 +1025,77 @@ int restorer_run(restorer_stats *stats, cairn_repo *repo, const cairn_id *tree,
 {
 	restorer r;
 	tw_visitor v = { restore_enter, restore_leave, restore_tree_error, NULL };
-	int rc, root_fd = -1;
+	struct stat st;
+	int rc, root_fd = -1, ctx_ok = 0;
 
 	memset(stats, 0, sizeof(*stats));
 	memset(&r, 0, sizeof(r));
 	r.repo = repo;
 	r.opts = opts;
-	r.g = g;
-	r.st = stats;
-	r.is_root = geteuid() == 0;
+	rp_init(&r.plan);
+	r.plan_limit = opts->plan_limit ? opts->plan_limit : RESTORER_PLAN_LIMIT_DEFAULT;
+	r.xo.threads = opts->threads > 0 ? opts->threads : 1;
+	r.xo.range_max = RX_RANGE_MAX_DEFAULT;
+	r.xo.gap_max = RX_GAP_MAX_DEFAULT;
 	v.payload = &r;
 
 	if (!opts->target || !*opts->target) {
 		rc = cairn_error_set(CAIRN_EINVAL, "no target directory given");
 		goto out;
 	}
+	if ((rc = rs_ctx_init(&r.c, opts->target, g, stats)) < 0)
+		goto out;
+	ctx_ok = 1;
+	r.c.is_root = geteuid() == 0;
 	if ((rc = make_target(opts->target)) < 0)
 		goto out;
-	if ((root_fd = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+	if ((root_fd = open(opts->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    fstat(root_fd, &st) < 0) {
 		rc = cairn_error_set_errno(CAIRN_EIO, errno, "cannot open target '%s'", opts->target);
 		goto out;
 	}
-	if ((rc = push_frame(&r, root_fd, 0, 1)) < 0)
+	if ((rc = push_frame(&r, root_fd, 0, 1, "", (uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0)
 		goto out;
 	root_fd = -1;
+	if ((rc = plan_stack_dirs(&r)) < 0)
+		goto out;
 
 	rc = tw_walk(repo, tree, "/", &v);
 	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT || rc == CAIRN_EIO) {
 		/* The root tree itself could not be read. */
-		report(&r, "/", "%s", cairn_error_message());
+		rs_report(&r.c, "/", "%s", cairn_error_message());
 		rc = 0;
 	}
+	if (rc == 0)
+		rc = run_batch(&r);
 	if (rc < 0)
 		goto out;
 	cli_progress_done(g);
 
 	if (opts->verify) {
 		tw_visitor vv = { verify_enter, verify_leave, verify_tree_error, &r };
-		r.phase_verify = 1;
-		while (r.depth > 1) {
-			r.depth--;
-			close(r.stack[r.depth].fd);
-		}
+		r.c.phase_verify = 1;
+		while (r.depth > 1)
+			pop_frame(&r);
 		rc = tw_walk(repo, tree, "/", &vv);
 		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT || rc == CAIRN_EIO)
 			rc = 0; /* reported by the restore pass */
 	}
 out:
+	if (rc < 0 && ctx_ok)
+		rx_remove_pending(&r.c, &r.plan); /* a stopped walk: nothing half-made stays */
 	cli_progress_done(g);
 	if (root_fd >= 0)
 		close(root_fd);
-	while (r.depth > 0) {
-		r.depth--;
-		close(r.stack[r.depth].fd);
-	}
+	while (r.depth > 0)
+		pop_frame(&r);
 	free(r.stack);
+	free(r.locs);
+	rp_release(&r.plan);
 	cairn_buf_release(&r.blob);
-	cairn_buf_release(&r.where);
+	cairn_buf_release(&r.path);
 	hl_release(&r.links);
-	set_release(&r.failed);
+	if (ctx_ok)
+		rs_ctx_release(&r.c);
 	return rc;
 }

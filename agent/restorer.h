@@ -4,7 +4,9 @@
  *
  * Everything is created relative to open directory descriptors with
  * O_NOFOLLOW, so nothing is ever written through a symlink found inside the
- * target; only verified blob plaintext is written.
+ * target; only verified blob plaintext is written.  File content is
+ * restored pack by pack by worker threads: each needed pack is read once
+ * per batch (see restorer.c for the batches and their memory bound).
  */
 #ifndef CAIRN_AGENT_RESTORER_H
 #define CAIRN_AGENT_RESTORER_H
@@ -22,7 +24,13 @@ typedef struct restorer_options {
 	const char *const *excludes;
 	size_t n_excludes;
 	int verify;                         /* re-read every restored file afterwards */
+	int threads;                        /* worker threads for file content (>= 1) */
+	size_t plan_limit;                  /* bytes of plan per batch; 0 = the default */
 } restorer_options;
+
+/* One batch's plan holds about 150 bytes per file (plus its name) and 16
+ * per content blob: 64 MiB is some 400,000 small files. */
+#define RESTORER_PLAN_LIMIT_DEFAULT ((size_t)64 << 20)
 
 typedef struct restorer_stats {
 	uint64_t total_files;     /* file nodes selected for restore */
@@ -33,10 +41,16 @@ typedef struct restorer_stats {
 	uint64_t errors;          /* entries that could not be restored (each reported) */
 	uint64_t files_verified;  /* --verify: files re-read and matching */
 	uint64_t verify_errors;   /* --verify: mismatches (each reported) */
+	uint64_t packs_read;      /* packs handled by the workers (a pack once per batch) */
+	uint64_t pack_loads;      /* backend loads of pack ranges (>= packs_read) */
+	uint64_t bytes_loaded;    /* stored bytes those loads returned */
+	uint64_t bytes_written;   /* plaintext written to files (holes not counted) */
+	uint64_t batches;         /* batches that had file content to write */
 } restorer_stats;
 
 /* Restore tree `tree` into opts->target: its entries become the target's
- * entries.  Per-entry problems are reported on stderr ("cairn: cannot
+ * entries.  Fields of stats may be updated by worker threads while this
+ * runs; read them after it returns.  Per-entry problems are reported on stderr ("cairn: cannot
  * restore '/path': ...") and counted in stats->errors; the walk goes on.
  * Returns 0 when the walk finished (look at the stats), CAIRN_ECANCELED
  * after SIGINT/SIGTERM, another negative code when the target cannot be

@@ -1,0 +1,424 @@
+/* restore_exec.c: the worker threads of a restore (see restore_exec.h).
+ *
+ * Design: the plan is read-only while workers run.  Work is handed out a
+ * pack at a time through one atomic counter over the plan's packs, in the
+ * order the walk first needed them.  Within a pack, blobs are visited by
+ * offset and coalesced into loads of at most range_max bytes that skip no
+ * more than gap_max unneeded bytes, so a fully needed pack is one load and
+ * each needed byte is read once.
+ *
+ * Ownership and threads: each worker owns its buffers (raw range, decoded
+ * blob, path scratch) and its fd cache (restore_plan.h), so no fd is
+ * shared between threads.  A file's `remaining` counts the uses not yet
+ * handled; a worker decrements it after its write, so the thread that
+ * brings it to zero knows every write to the file is done and finishes it
+ * (ftruncate, metadata, times last, close) or, if `failed` was set by
+ * anyone, removes it.  `failed` is set with an atomic exchange and only
+ * the thread that sets it reports, so each file is reported once.
+ *
+ * Memory: per worker one range buffer (<= range_max, or one blob when a
+ * single blob is bigger) and one decoded blob; with the defaults and
+ * restic's chunker that is at most about 16 + 8 MiB per worker.
+ *
+ * Stop: SIGINT/SIGTERM (cli_interrupted) or a fatal error sets `stop`;
+ * workers check it between blobs and exit; the calling thread then removes
+ * every file that is not finished.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "restore_exec.h"
+
+typedef struct rx_shared {
+	rs_ctx *c;
+	rp_plan *p;
+	cairn_backend *be;
+	const cairn_key *key;
+	const rx_options *o;
+	atomic_size_t next_pack;
+	atomic_int stop;
+	atomic_int fatal;       /* first fatal error code, 0 when none */
+	pthread_mutex_t mu;     /* running, cv */
+	pthread_cond_t cv;
+	int running;
+} rx_shared;
+
+typedef struct rx_worker {
+	rx_shared *sh;
+	pthread_t thread;
+	int started;
+	rp_fdcache cache;
+	cairn_buf raw, plain, path;
+} rx_worker;
+
+static void set_fatal(rx_shared *sh, int code)
+{
+	int zero = 0;
+	atomic_compare_exchange_strong(&sh->fatal, &zero, code);
+	atomic_store(&sh->stop, 1);
+}
+
+/* The path of file fi for messages, in w->path (borrowed until next call). */
+static const char *file_path(rx_worker *w, uint32_t fi)
+{
+	if (rp_file_path(&w->path, w->sh->p, fi) < 0) {
+		set_fatal(w->sh, CAIRN_ENOMEM);
+		return "?";
+	}
+	return (const char *)w->path.data;
+}
+
+static void fail_file(rx_worker *w, uint32_t fi, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Mark file fi failed; the first caller reports it (and remembers its path
+ * for --verify).  The file is removed when its last use is handled. */
+static void fail_file(rx_worker *w, uint32_t fi, const char *fmt, ...)
+{
+	rp_file *f = &w->sh->p->files[fi];
+	char msg[1024];
+	const char *path;
+	va_list ap;
+
+	if (atomic_exchange(&f->failed, 1))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	path = file_path(w, fi);
+	rs_report(w->sh->c, path, "%s", msg);
+	rs_mark_failed(w->sh->c, path);
+}
+
+/* Message text for a failed reopen. */
+static const char *open_error(int err)
+{
+	return err == ESTALE ? "it was replaced in the target during the restore; not writing to it"
+		: strerror(err);
+}
+
+/* Remove a file the walk created, if the name still refers to it. */
+static void remove_file(rs_ctx *c, rp_fdcache *cache, rp_plan *p, uint32_t fi, cairn_buf *path)
+{
+	rp_file *f = &p->files[fi];
+	struct stat st;
+	int dfd, err;
+
+	(void)rp_fdcache_close_file(cache, fi);
+	if ((dfd = rp_open_dir(cache, p, f->dir)) < 0)
+		goto failed;
+	if (fstatat(dfd, rp_str(p, f->name), &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (errno == ENOENT)
+			return;
+		goto failed;
+	}
+	if ((uint64_t)st.st_dev != f->dev || (uint64_t)st.st_ino != f->ino)
+		return; /* not ours any more: leave it alone */
+	if (unlinkat(dfd, rp_str(p, f->name), 0) == 0 || errno == ENOENT)
+		return;
+failed:
+	err = errno;
+	if (err == ESTALE)
+		return; /* its directory was replaced: nothing of ours to remove */
+	if (rp_file_path(path, p, fi) == 0)
+		rs_report_errno(c, (const char *)path->data, "cannot remove the incomplete file", err);
+}
+
+/* All writes to fi are done: complete it, or remove it if it failed. */
+static void finish_file(rx_worker *w, uint32_t fi)
+{
+	rx_shared *sh = w->sh;
+	rp_file *f = &sh->p->files[fi];
+	int fd;
+
+	if (!atomic_load(&f->failed)) {
+		if ((fd = rp_open_file(&w->cache, sh->p, fi)) < 0) {
+			int err = errno;
+			const char *path = file_path(w, fi);
+			fail_file(w, fi, "cannot open '%.*s%s': %s", sh->c->target_len, sh->c->target,
+				path, open_error(err));
+		} else if (ftruncate(fd, (off_t)f->size) < 0) {
+			int err = errno;
+			const char *path = file_path(w, fi);
+			fail_file(w, fi, "cannot set the size of '%.*s%s': %s", sh->c->target_len,
+				sh->c->target, path, strerror(err));
+		} else {
+			rs_metadata(sh->c, fd, -1, NULL, file_path(w, fi), CAIRN_NODE_FILE, &f->meta);
+			if (rp_fdcache_close_file(&w->cache, fi) < 0) {
+				int err = errno;
+				const char *path = file_path(w, fi);
+				fail_file(w, fi, "cannot write '%.*s%s': %s", sh->c->target_len,
+					sh->c->target, path, strerror(err));
+			}
+		}
+	}
+	if (atomic_load(&f->failed)) {
+		remove_file(sh->c, &w->cache, sh->p, fi, &w->path);
+		f->state = RP_FILE_FAILED;
+		return;
+	}
+	f->state = RP_FILE_DONE;
+	rs_add(&sh->c->st->files_restored, 1);
+	rs_add(&sh->c->st->bytes_restored, f->size);
+}
+
+/* One use of a blob handled: write it (unless zero or the file failed),
+ * then count it down. */
+static void handle_use(rx_worker *w, const rp_use *u, const unsigned char *data, size_t len,
+	int zero)
+{
+	rx_shared *sh = w->sh;
+	rp_file *f = &sh->p->files[u->file];
+
+	if (!zero && !atomic_load_explicit(&f->failed, memory_order_relaxed)) {
+		int fd = rp_open_file(&w->cache, sh->p, u->file);
+		size_t n = u->off + len > f->size ? (size_t)(f->size - u->off) : len;
+		if (fd < 0) {
+			int err = errno;
+			const char *path = file_path(w, u->file);
+			fail_file(w, u->file, "cannot open '%.*s%s': %s", sh->c->target_len,
+				sh->c->target, path, open_error(err));
+		} else if (rs_pwrite_all(fd, data, n, u->off) < 0) {
+			int err = errno;
+			const char *path = file_path(w, u->file);
+			fail_file(w, u->file, "cannot write '%.*s%s': %s", sh->c->target_len,
+				sh->c->target, path, strerror(err));
+		} else {
+			rs_add(&sh->c->st->bytes_written, n);
+		}
+	}
+	if (atomic_fetch_sub_explicit(&f->remaining, 1, memory_order_acq_rel) == 1)
+		finish_file(w, u->file);
+}
+
+/* Every use of blob bi fails with msg. */
+static void fail_blob(rx_worker *w, uint32_t bi, const char *msg)
+{
+	rx_shared *sh = w->sh;
+	const rp_blob *b = &sh->p->blobs[bi];
+	char bhex[CAIRN_ID_HEX_SIZE], phex[CAIRN_ID_HEX_SIZE];
+
+	cairn_id_to_hex(bhex, &b->id);
+	cairn_id_to_hex(phex, &sh->p->packs[b->pack].id);
+	for (uint32_t k = 0; k < b->n_uses; k++) {
+		const rp_use *u = &sh->p->uses[b->use_start + k];
+		rp_file *f = &sh->p->files[u->file];
+		fail_file(w, u->file, "blob %s in pack %s: %s", bhex, phex, msg);
+		if (atomic_fetch_sub_explicit(&f->remaining, 1, memory_order_acq_rel) == 1)
+			finish_file(w, u->file);
+	}
+}
+
+/* Decode one blob from its sealed bytes and hand it to every use. */
+static void handle_blob(rx_worker *w, uint32_t bi, const unsigned char *sealed)
+{
+	rx_shared *sh = w->sh;
+	const rp_blob *b = &sh->p->blobs[bi];
+	size_t want = b->ulen ? b->ulen : (size_t)b->length - 32;
+	int zero;
+
+	if (cairn_blob_decode(&w->plain, sh->key, sealed, b->length, b->ulen, &b->id) < 0) {
+		char msg[512];
+		snprintf(msg, sizeof(msg), "%s", cairn_error_message());
+		fail_blob(w, bi, msg);
+		return;
+	}
+	if (w->plain.len != want) {
+		fail_blob(w, bi, "its length does not match the index");
+		return;
+	}
+	zero = rs_all_zero(w->plain.data, w->plain.len);
+	for (uint32_t k = 0; k < b->n_uses; k++)
+		handle_use(w, &sh->p->uses[b->use_start + k], w->plain.data, w->plain.len, zero);
+}
+
+/* Read the needed parts of pack pi and handle its blobs. */
+static void handle_pack(rx_worker *w, size_t pi)
+{
+	rx_shared *sh = w->sh;
+	rp_plan *p = sh->p;
+	const rp_pack *pk = &p->packs[pi];
+	char phex[CAIRN_ID_HEX_SIZE];
+	cairn_handle h;
+	size_t i = pk->first, end = (size_t)pk->first + pk->n;
+
+	cairn_id_to_hex(phex, &pk->id);
+	cairn_handle_set(&h, CAIRN_FILE_PACK, phex);
+	while (i < end && !atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+		const rp_blob *b = &p->blobs[p->blob_order[i]];
+		uint64_t start = b->offset, rend = (uint64_t)b->offset + b->length;
+		size_t j = i + 1;
+		int r;
+
+		for (; j < end; j++) {
+			const rp_blob *n = &p->blobs[p->blob_order[j]];
+			uint64_t nend = (uint64_t)n->offset + n->length;
+			if (n->offset > rend && n->offset - rend > sh->o->gap_max)
+				break;
+			if (nend > rend && nend - start > sh->o->range_max)
+				break;
+			if (nend > rend)
+				rend = nend;
+		}
+		r = cairn_backend_load(&w->raw, sh->be, &h, start, (size_t)(rend - start));
+		rs_add(&sh->c->st->pack_loads, 1);
+		if (r >= 0 && w->raw.len != rend - start)
+			r = cairn_error_set(CAIRN_ECORRUPT, "pack '%s' is truncated", phex);
+		if (r < 0) {
+			char msg[512];
+			if (r == CAIRN_ENOMEM) {
+				set_fatal(sh, r);
+				return;
+			}
+			snprintf(msg, sizeof(msg), "%s", cairn_error_message());
+			for (; i < j; i++)
+				fail_blob(w, p->blob_order[i], msg);
+			continue;
+		}
+		rs_add(&sh->c->st->bytes_loaded, w->raw.len);
+		for (; i < j; i++) {
+			const rp_blob *x = &p->blobs[p->blob_order[i]];
+			if (cli_interrupted()) {
+				atomic_store(&sh->stop, 1);
+				return;
+			}
+			handle_blob(w, p->blob_order[i], w->raw.data + (x->offset - start));
+		}
+	}
+	rs_add(&sh->c->st->packs_read, 1);
+	/* Do not keep a buffer grown for one huge blob. */
+	if (w->raw.cap > 2 * sh->o->range_max)
+		cairn_buf_release(&w->raw);
+	if (w->plain.cap > 2 * sh->o->range_max)
+		cairn_buf_release(&w->plain);
+}
+
+static void *worker_main(void *arg)
+{
+	rx_worker *w = arg;
+	rx_shared *sh = w->sh;
+
+	while (!atomic_load(&sh->stop)) {
+		size_t pi = atomic_fetch_add(&sh->next_pack, 1);
+		if (pi >= sh->p->n_packs)
+			break;
+		handle_pack(w, pi);
+	}
+	rp_fdcache_release(&w->cache);
+	pthread_mutex_lock(&sh->mu);
+	sh->running--;
+	pthread_cond_signal(&sh->cv);
+	pthread_mutex_unlock(&sh->mu);
+	return NULL;
+}
+
+void rx_remove_pending(rs_ctx *c, rp_plan *p)
+{
+	rp_fdcache cache;
+	cairn_buf path = CAIRN_BUF_INIT;
+
+	rp_fdcache_init(&cache);
+	for (size_t i = 0; i < p->n_files; i++) {
+		if (p->files[i].state != RP_FILE_PENDING)
+			continue;
+		remove_file(c, &cache, p, (uint32_t)i, &path);
+		p->files[i].state = RP_FILE_FAILED;
+	}
+	rp_fdcache_release(&cache);
+	cairn_buf_release(&path);
+}
+
+int rx_run(rs_ctx *c, rp_plan *p, cairn_repo *repo, const rx_options *o)
+{
+	rx_shared sh;
+	rx_worker *w = NULL;
+	int n = o->threads < 1 ? 1 : o->threads, r = 0;
+
+	memset(&sh, 0, sizeof(sh));
+	sh.c = c;
+	sh.p = p;
+	sh.be = cairn_repo_backend(repo);
+	sh.key = cairn_repo_key(repo);
+	sh.o = o;
+	atomic_init(&sh.next_pack, 0);
+	atomic_init(&sh.stop, 0);
+	atomic_init(&sh.fatal, 0);
+	if ((size_t)n > p->n_packs)
+		n = p->n_packs ? (int)p->n_packs : 1;
+	if (pthread_mutex_init(&sh.mu, NULL) != 0)
+		return cairn_error_set(CAIRN_ENOMEM, "cannot create a mutex");
+	if (pthread_cond_init(&sh.cv, NULL) != 0) {
+		pthread_mutex_destroy(&sh.mu);
+		return cairn_error_set(CAIRN_ENOMEM, "cannot create a condition variable");
+	}
+	if (!(w = calloc((size_t)n, sizeof(*w)))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		w[i].sh = &sh;
+		rp_fdcache_init(&w[i].cache);
+	}
+	pthread_mutex_lock(&sh.mu);
+	for (int i = 0; i < n; i++) {
+		sh.running++;
+		if (pthread_create(&w[i].thread, NULL, worker_main, &w[i]) != 0) {
+			sh.running--;
+			break;
+		}
+		w[i].started = 1;
+	}
+	if (!w[0].started) {
+		/* No thread at all: work in this one (no progress line). */
+		pthread_mutex_unlock(&sh.mu);
+		sh.running++;
+		worker_main(&w[0]);
+		pthread_mutex_lock(&sh.mu);
+	}
+	while (sh.running > 0) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += 200 * 1000 * 1000;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&sh.cv, &sh.mu, &until);
+		pthread_mutex_unlock(&sh.mu);
+		if (cli_interrupted())
+			atomic_store(&sh.stop, 1);
+		rs_progress(c);
+		pthread_mutex_lock(&sh.mu);
+	}
+	pthread_mutex_unlock(&sh.mu);
+	for (int i = 0; i < n; i++)
+		if (w[i].started)
+			pthread_join(w[i].thread, NULL);
+	if (atomic_load(&sh.fatal))
+		r = cairn_error_set(atomic_load(&sh.fatal), "out of memory");
+	else if (atomic_load(&sh.stop) || cli_interrupted())
+		r = cairn_error_set(CAIRN_ECANCELED, "interrupted");
+out:
+	if (r < 0)
+		rx_remove_pending(c, p);
+	if (w)
+		for (int i = 0; i < n; i++) {
+			rp_fdcache_release(&w[i].cache);
+			cairn_buf_release(&w[i].raw);
+			cairn_buf_release(&w[i].plain);
+			cairn_buf_release(&w[i].path);
+		}
+	free(w);
+	pthread_cond_destroy(&sh.cv);
+	pthread_mutex_destroy(&sh.mu);
+	return r;
+}
