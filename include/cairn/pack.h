@@ -45,9 +45,10 @@ static inline uint32_t cairn_pack_entry_plain_length(const cairn_pack_entry *e)
  * data alike), keeping it raw if zstd does not make it smaller, then seal.
  * Above 128 KiB a cheap probe (four 16 KiB samples at zstd level 1) first
  * decides whether compressing is worth it, so incompressible data costs
- * almost no zstd time (see pack.c).  sealed_out is replaced; *ulen_out is the plaintext length if
- * compressed, else 0.  repo_version 1 never compresses.  Thread-safe;
- * `scratch` is a caller-owned work buffer reused across calls. */
+ * almost no zstd time (see pack.c).  sealed_out is replaced; *ulen_out is
+ * the plaintext length if compressed, else 0.  repo_version 1 never
+ * compresses.  Thread-safe; `scratch` is a caller-owned work buffer reused
+ * across calls. */
 CAIRN_API int cairn_blob_encode(cairn_buf *sealed_out, uint32_t *ulen_out, cairn_buf *scratch,
 	const cairn_key *key, unsigned repo_version, cairn_compression mode,
 	const void *plain, size_t len);
