@@ -43,6 +43,26 @@ typedef int (*cairn_backend_list_cb)(const char *name, uint64_t size, void *payl
  * when `must_exist` is set. */
 CAIRN_API int cairn_backend_open(cairn_backend **out, const char *location, int must_exist);
 
+/* What a program may tell the backends beyond the location (the CLI's
+ * -o key=value, --cacert, ...).  Everything is borrowed for the duration of
+ * cairn_backend_open_ex only. */
+typedef struct cairn_backend_options {
+	/* "namespace.key=value" strings, e.g. "s3.connections=8".  A backend
+	 * reads its own namespace ("s3.", "rest.") and refuses unknown keys in
+	 * it; other namespaces are ignored (restic's -o).  The last of repeated
+	 * keys wins. */
+	const char *const *extended;
+	size_t n_extended;
+	const char *cacert;              /* PEM file of CAs to trust instead of the system's */
+	int insecure_tls;                /* do not verify TLS certificates (only when asked) */
+	const char *s3_credentials_file; /* AWS shared credentials file for s3: */
+} cairn_backend_options;
+
+/* cairn_backend_open with options (NULL: none).  A malformed extended
+ * option ("x", "=v", "nonamespace=v") is CAIRN_EINVAL. */
+CAIRN_API int cairn_backend_open_ex(cairn_backend **out, const char *location, int must_exist,
+	const cairn_backend_options *opts);
+
 /* Create the layout (directories) for a new repository.  CAIRN_EEXISTS if a
  * config is already there. */
 CAIRN_API int cairn_backend_create(cairn_backend *be);

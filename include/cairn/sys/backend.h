@@ -40,6 +40,26 @@ int cairn_backend_retry_open(cairn_backend **out, cairn_backend *inner,
 /* The process defaults as a policy (what cairn_backend_open uses). */
 void cairn_retry_default_policy(cairn_retry_policy *out);
 
+/* S3 backend (s3.c).  `spec` is the location after "s3:" (see s3.c for
+ * the forms); opts may be NULL. */
+int cairn_backend_s3_open(cairn_backend **out, const char *spec, int must_exist,
+	const cairn_backend_options *opts);
+
+/* Extended options (options.c).  The value of `key` ("s3.connections"):
+ * the last "-o key=value" wins; NULL when absent or opts is NULL. */
+const char *cairn_backend_option(const cairn_backend_options *opts, const char *key);
+/* CAIRN_EINVAL naming the first option of namespace `ns` ("s3") whose key
+ * is not in the NULL-terminated `known` list ({ "s3.connections", ... }),
+ * or a malformed option; 0 otherwise. */
+int cairn_backend_options_check(const cairn_backend_options *opts, const char *ns,
+	const char *const *known);
+/* Parse an option value: a count in [min, max], or a size in bytes with an
+ * optional K/M/G (KiB, MiB, GiB) suffix in [min, max].  CAIRN_EINVAL names
+ * the key. */
+int cairn_backend_option_long(long *out, const char *key, const char *value, long min, long max);
+int cairn_backend_option_size(uint64_t *out, const char *key, const char *value, uint64_t min,
+	uint64_t max);
+
 /* Relative path of an object in the default layout, e.g. "data/ab/ab12..".
  * Writes at most `size` bytes including NUL. */
 void cairn_layout_path(char *out, size_t size, const cairn_handle *h);
