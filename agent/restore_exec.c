@@ -7,6 +7,11 @@
  * more than gap_max unneeded bytes, so a fully needed pack is one load and
  * each needed byte is read once.
  *
+ * Creation: a planned file is created by the first worker that needs it
+ * (rp_create_file, under one of RX_STRIPES mutexes chosen by file index,
+ * so two workers never both create it), which spreads the cost of
+ * creating many small files over the threads.
+ *
  * Ownership and threads: each worker owns its buffers (raw range, decoded
  * blob, path scratch) and its fd cache (restore_plan.h), so no fd is
  * shared between threads.  A file's `remaining` counts the uses not yet
@@ -17,8 +22,11 @@
  * the thread that sets it reports, so each file is reported once.
  *
  * Memory: per worker one range buffer (<= range_max, or one blob when a
- * single blob is bigger) and one decoded blob; with the defaults and
- * restic's chunker that is at most about 16 + 8 MiB per worker.
+ * single blob is bigger) and one decoded blob (plaintext plus, while a
+ * compressed blob is decoded, its compressed form); with the defaults and
+ * restic's chunker (blobs <= 8 MiB) that is at most about 8 + 16 MiB per
+ * worker, typically 4 + 2 MiB.  Buffers grown past twice range_max for one
+ * big blob are released after its pack.
  *
  * Stop: SIGINT/SIGTERM (cli_interrupted) or a fatal error sets `stop`;
  * workers check it between blobs and exit; the calling thread then removes
@@ -38,7 +46,10 @@
 
 #include "restore_exec.h"
 
+#define RX_STRIPES 64
+
 typedef struct rx_shared {
+	pthread_mutex_t create_mu[RX_STRIPES]; /* file i is created under create_mu[i % RX_STRIPES] */
 	rs_ctx *c;
 	rp_plan *p;
 	cairn_backend *be;
@@ -106,16 +117,27 @@ static const char *open_error(int err)
 		: strerror(err);
 }
 
-/* Remove a file the walk created, if the name still refers to it. */
-static void remove_file(rs_ctx *c, rp_fdcache *cache, rp_plan *p, uint32_t fi, cairn_buf *path)
+/* Remove a planned file: the one its creator made, if the name still
+ * refers to it; when it was never created, whatever non-directory an
+ * earlier restore left at its name, so nothing there looks restored. */
+static void remove_file(rs_ctx *c, rp_fdcache *cache, rp_plan *p, uint32_t fi, cairn_buf *path,
+	int clear_uncreated)
 {
 	rp_file *f = &p->files[fi];
+	int created = atomic_load(&f->created);
 	struct stat st;
 	int dfd, err;
 
 	(void)rp_fdcache_close_file(cache, fi);
+	if (created < 0 || (created == 0 && !clear_uncreated))
+		return; /* reported when its creation failed, or never touched */
 	if ((dfd = rp_open_dir(cache, p, f->dir)) < 0)
 		goto failed;
+	if (created == 0) {
+		if (rp_file_path(path, p, fi) == 0)
+			(void)rs_clear_entry(c, dfd, rp_str(p, f->name), (const char *)path->data);
+		return;
+	}
 	if (fstatat(dfd, rp_str(p, f->name), &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		if (errno == ENOENT)
 			return;
@@ -133,6 +155,52 @@ failed:
 		rs_report_errno(c, (const char *)path->data, "cannot remove the incomplete file", err);
 }
 
+/* An fd for file fi, creating the file if no thread has yet: the first
+ * thread to need a file creates it under its stripe lock.  -1 when it
+ * cannot be created or opened (the file is then failed and reported). */
+static int file_fd(rx_worker *w, uint32_t fi)
+{
+	rx_shared *sh = w->sh;
+	rp_file *f = &sh->p->files[fi];
+	int created = atomic_load_explicit(&f->created, memory_order_acquire), fd;
+
+	if (created == 0) {
+		pthread_mutex_t *mu = &sh->create_mu[fi % RX_STRIPES];
+		pthread_mutex_lock(mu);
+		if ((created = atomic_load(&f->created)) == 0) {
+			const char *path = file_path(w, fi);
+			int reported, err;
+			fd = rp_create_file(&w->cache, sh->c, sh->p, fi, path, &reported);
+			err = errno;
+			if (fd >= 0) {
+				atomic_store_explicit(&f->created, 1, memory_order_release);
+			} else {
+				/* failed before created, so the finisher sees both */
+				if (reported) {
+					if (!atomic_exchange(&f->failed, 1))
+						rs_mark_failed(sh->c, path);
+				} else {
+					fail_file(w, fi, "cannot create '%.*s%s': %s", sh->c->target_len,
+						sh->c->target, path, open_error(err));
+				}
+				atomic_store(&f->created, -1);
+			}
+			pthread_mutex_unlock(mu);
+			return fd;
+		}
+		pthread_mutex_unlock(mu);
+	}
+	if (created < 0)
+		return -1;
+	if ((fd = rp_open_file(&w->cache, sh->p, fi)) < 0) {
+		int err = errno;
+		const char *path = file_path(w, fi);
+		fail_file(w, fi, "cannot open '%.*s%s': %s", sh->c->target_len, sh->c->target, path,
+			open_error(err));
+	}
+	return fd;
+}
+
 /* All writes to fi are done: complete it, or remove it if it failed. */
 static void finish_file(rx_worker *w, uint32_t fi)
 {
@@ -141,11 +209,8 @@ static void finish_file(rx_worker *w, uint32_t fi)
 	int fd;
 
 	if (!atomic_load(&f->failed)) {
-		if ((fd = rp_open_file(&w->cache, sh->p, fi)) < 0) {
-			int err = errno;
-			const char *path = file_path(w, fi);
-			fail_file(w, fi, "cannot open '%.*s%s': %s", sh->c->target_len, sh->c->target,
-				path, open_error(err));
+		if ((fd = file_fd(w, fi)) < 0) {
+			/* failed and reported */
 		} else if (ftruncate(fd, (off_t)f->size) < 0) {
 			int err = errno;
 			const char *path = file_path(w, fi);
@@ -162,7 +227,7 @@ static void finish_file(rx_worker *w, uint32_t fi)
 		}
 	}
 	if (atomic_load(&f->failed)) {
-		remove_file(sh->c, &w->cache, sh->p, fi, &w->path);
+		remove_file(sh->c, &w->cache, sh->p, fi, &w->path, 1);
 		f->state = RP_FILE_FAILED;
 		return;
 	}
@@ -179,14 +244,12 @@ static void handle_use(rx_worker *w, const rp_use *u, const unsigned char *data,
 	rx_shared *sh = w->sh;
 	rp_file *f = &sh->p->files[u->file];
 
-	if (!zero && !atomic_load_explicit(&f->failed, memory_order_relaxed)) {
-		int fd = rp_open_file(&w->cache, sh->p, u->file);
+	if (!atomic_load_explicit(&f->failed, memory_order_relaxed)) {
+		/* also for a zero blob: the file must exist, even if all holes */
+		int fd = file_fd(w, u->file);
 		size_t n = u->off + len > f->size ? (size_t)(f->size - u->off) : len;
-		if (fd < 0) {
-			int err = errno;
-			const char *path = file_path(w, u->file);
-			fail_file(w, u->file, "cannot open '%.*s%s': %s", sh->c->target_len,
-				sh->c->target, path, open_error(err));
+		if (fd < 0 || zero) {
+			/* failed and reported, or a hole */
 		} else if (rs_pwrite_all(fd, data, n, u->off) < 0) {
 			int err = errno;
 			const char *path = file_path(w, u->file);
@@ -330,7 +393,7 @@ void rx_remove_pending(rs_ctx *c, rp_plan *p)
 	for (size_t i = 0; i < p->n_files; i++) {
 		if (p->files[i].state != RP_FILE_PENDING)
 			continue;
-		remove_file(c, &cache, p, (uint32_t)i, &path);
+		remove_file(c, &cache, p, (uint32_t)i, &path, 0);
 		p->files[i].state = RP_FILE_FAILED;
 	}
 	rp_fdcache_release(&cache);
@@ -352,14 +415,12 @@ int rx_run(rs_ctx *c, rp_plan *p, cairn_repo *repo, const rx_options *o)
 	atomic_init(&sh.next_pack, 0);
 	atomic_init(&sh.stop, 0);
 	atomic_init(&sh.fatal, 0);
+	for (int i = 0; i < RX_STRIPES; i++)
+		pthread_mutex_init(&sh.create_mu[i], NULL); /* default attributes: cannot fail on Linux */
 	if ((size_t)n > p->n_packs)
 		n = p->n_packs ? (int)p->n_packs : 1;
-	if (pthread_mutex_init(&sh.mu, NULL) != 0)
-		return cairn_error_set(CAIRN_ENOMEM, "cannot create a mutex");
-	if (pthread_cond_init(&sh.cv, NULL) != 0) {
-		pthread_mutex_destroy(&sh.mu);
-		return cairn_error_set(CAIRN_ENOMEM, "cannot create a condition variable");
-	}
+	pthread_mutex_init(&sh.mu, NULL);
+	pthread_cond_init(&sh.cv, NULL);
 	if (!(w = calloc((size_t)n, sizeof(*w)))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -420,5 +481,7 @@ out:
 	free(w);
 	pthread_cond_destroy(&sh.cv);
 	pthread_mutex_destroy(&sh.mu);
+	for (int i = 0; i < RX_STRIPES; i++)
+		pthread_mutex_destroy(&sh.create_mu[i]);
 	return r;
 }

@@ -9,7 +9,10 @@
  * worker reads a pack front to back); packs keep the order in which the
  * walk first needed them, which lets early files complete early.
  *
- * Reopening: a worker never trusts a name alone.  Directories are reopened
+ * Creating and reopening: a planned file is created by the first worker
+ * that needs it, relative to its dir's verified fd, after removing what
+ * is in the way (never following it), with O_EXCL | O_NOFOLLOW, and its
+ * (st_dev, st_ino) recorded.  A worker never trusts a name alone.  Directories are reopened
  * from the nearest ancestor the walk holds open (at least the target) with
  * O_DIRECTORY | O_NOFOLLOW per component, files with O_NOFOLLOW, and each
  * reopened inode must be the one the walk created or opened (st_dev,
@@ -125,7 +128,7 @@ int rp_add_dir(uint32_t *idx_out, rp_plan *p, uint32_t parent, const char *path,
 }
 
 int rp_add_file(uint32_t *idx_out, rp_plan *p, uint32_t dir, const char *name, uint64_t size,
-	rs_meta *meta, uint64_t dev, uint64_t ino)
+	rs_meta *meta)
 {
 	rp_file *f;
 	uint32_t name_off = 0;
@@ -140,13 +143,12 @@ int rp_add_file(uint32_t *idx_out, rp_plan *p, uint32_t dir, const char *name, u
 	memset(meta, 0, sizeof(*meta));
 	p->xattr_bytes += meta_bytes(&f->meta);
 	f->size = size;
-	f->dev = dev;
-	f->ino = ino;
 	f->dir = dir;
 	f->name = name_off;
 	f->state = RP_FILE_PENDING;
 	atomic_init(&f->remaining, 0);
 	atomic_init(&f->failed, 0);
+	atomic_init(&f->created, 0);
 	*idx_out = (uint32_t)p->n_files++;
 	return 0;
 }
@@ -498,6 +500,36 @@ int rp_open_file(rp_fdcache *c, const rp_plan *p, uint32_t file)
 	}
 	if ((fd = check_identity(fd, f->dev, f->ino, S_IFREG)) < 0)
 		return -1;
+	slot_put(c, c->files, RP_CACHE_FILES, file, fd);
+	return fd;
+}
+
+int rp_create_file(rp_fdcache *c, rs_ctx *ctx, rp_plan *p, uint32_t file, const char *path,
+	int *reported)
+{
+	rp_file *f = &p->files[file];
+	struct stat st;
+	int dfd, fd;
+
+	*reported = 0;
+	if ((dfd = rp_open_dir(c, p, f->dir)) < 0)
+		return -1;
+	if (rs_clear_entry(ctx, dfd, rp_str(p, f->name), path) < 0) {
+		*reported = 1;
+		return -1;
+	}
+	fd = openat(dfd, rp_str(p, f->name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0) {
+		int err = errno;
+		close(fd);
+		(void)unlinkat(dfd, rp_str(p, f->name), 0);
+		errno = err;
+		return -1;
+	}
+	f->dev = (uint64_t)st.st_dev;
+	f->ino = (uint64_t)st.st_ino;
 	slot_put(c, c->files, RP_CACHE_FILES, file, fd);
 	return fd;
 }

@@ -41,9 +41,10 @@ typedef struct rp_dir {
 typedef struct rp_file {
 	rs_meta meta;
 	uint64_t size;
-	uint64_t dev, ino;          /* of the file the walk created (O_EXCL) */
+	uint64_t dev, ino;          /* of the file its creator made (O_EXCL), when created == 1 */
 	uint32_t dir, name;         /* dir index, arena offset of the name */
 	int state;                  /* RP_FILE_*: set by the thread that finishes it */
+	atomic_int created;         /* 0 not yet, 1 created, -1 could not be (reported) */
 	atomic_uint remaining;      /* uses not yet handled; 0 = complete */
 	atomic_int failed;          /* the first thread to set it reports */
 } rp_file;
@@ -108,9 +109,10 @@ size_t rp_bytes(const rp_plan *p);
 /* Add a directory; fd is borrowed (-1 when not open).  *idx_out gets its index. */
 int rp_add_dir(uint32_t *idx_out, rp_plan *p, uint32_t parent, const char *path, int fd,
 	uint64_t dev, uint64_t ino);
-/* Add a file created by the walk; *meta is moved into the plan. */
+/* Add a file to be created by the first worker that handles one of its
+ * blobs; *meta is moved into the plan. */
 int rp_add_file(uint32_t *idx_out, rp_plan *p, uint32_t dir, const char *name, uint64_t size,
-	rs_meta *meta, uint64_t dev, uint64_t ino);
+	rs_meta *meta);
 /* The blob's index, adding it (and its pack) when new. */
 int rp_add_blob(uint32_t *idx_out, rp_plan *p, const cairn_id *id, const cairn_blob_location *loc);
 /* Blob `blob` goes to file `file` at `off`. */
@@ -155,8 +157,16 @@ int rp_fdcache_close_file(rp_fdcache *c, uint32_t file);
  * O_DIRECTORY | O_NOFOLLOW, its identity checked against what the walk
  * recorded.  -1 with errno set; errno ESTALE means "replaced since". */
 int rp_open_dir(rp_fdcache *c, const rp_plan *p, uint32_t dir);
-/* An O_WRONLY fd for a planned file, same rules (the file must still be
- * the inode the walk created).  Borrowed from the cache. */
+/* An O_WRONLY fd for a planned file that has been created, same rules
+ * (the file must still be the inode its creator made).  Borrowed from the
+ * cache. */
 int rp_open_file(rp_fdcache *c, const rp_plan *p, uint32_t file);
+/* Create planned file `file` in its dir: whatever is in the way is removed
+ * (rs_clear_entry), then O_CREAT | O_EXCL | O_NOFOLLOW; its identity is
+ * recorded and the fd kept in the cache.  The caller makes sure only one
+ * thread creates a given file.  Returns the fd (borrowed) or -1 with errno;
+ * *reported is set when the failure was already reported. */
+int rp_create_file(rp_fdcache *c, rs_ctx *ctx, rp_plan *p, uint32_t file, const char *path,
+	int *reported);
 
 #endif

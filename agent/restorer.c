@@ -7,14 +7,16 @@
  *
  * Design: a restore is a walk and a plan.  The walk (this file, the main
  * thread) visits the trees in name order, creates dirs, symlinks, fifos,
- * devices and empty files at once, and for every other regular file
- * creates it empty and adds it to the plan (agent/restore_plan.h): which
- * blob goes to which offset, and where each blob is (pack, offset,
- * length).  When the plan reaches its byte limit, and at the end, the
- * batch is run (agent/restore_exec.h): worker threads take the plan's packs
- * one at a time, read each once in a few large ranged loads, decode and
- * verify every blob and write it to every place that needs it, then finish
- * each file whose last blob is written.  After the workers: hard links to
+ * devices and empty files at once, and adds every other regular file to
+ * the plan (agent/restore_plan.h): which blob goes to which offset, and
+ * where each blob is (pack, offset, length).  When the plan reaches its
+ * byte limit, and at the end, the batch is run (agent/restore_exec.h):
+ * worker threads take the plan's packs one at a time, read each once in a
+ * few large ranged loads, decode and verify every blob and write it to
+ * every place that needs it (the first worker to need a file creates it:
+ * creating many small files costs the kernel more than writing them, so
+ * that is spread over the threads too), then finish each file whose last
+ * blob is written.  After the workers: hard links to
  * files of the batch, then the metadata of the dirs the walk has left, in
  * post-order (children first), so their times are set after everything
  * below them is written.  A pack needed by two batches is read in each;
@@ -30,9 +32,10 @@
  *    link or device should be is removed (unlinkat never follows), never
  *    written through.  An existing file is unlinked before the new one is
  *    created with O_EXCL, so a hard link planted in the target cannot carry
- *    the write to a file outside it; workers reopen a planned file only by
- *    (dir fd, name) with O_NOFOLLOW and only if it is still the inode the
- *    walk created (restore_plan.c).
+ *    the write to a file outside it; a worker creates a planned file the
+ *    same way, relative to its dir reopened with O_NOFOLLOW per component
+ *    and checked to be the dir the walk made, and reopens it only if it is
+ *    still the inode it created (restore_plan.c).
  *  - Names come from cairn_tree_decode (validated) and are checked again by
  *    tw_walk before any path is built from them.
  *  - Only verified plaintext (cairn_blob_decode checks MAC, length and
@@ -610,14 +613,14 @@ static int maybe_run_batch(restorer *r)
 
 /* ---- the walk ---- */
 
-/* A regular file: created empty now; its blobs are planned, or, when it
- * needs none, it is finished at once.  Returns 0, or a negative code to stop. */
+/* A regular file.  One that needs no blob (empty, or size 0) is created
+ * and finished at once; the others go into the plan, to be created by the
+ * first worker that needs them.  Returns 0, or a negative code to stop. */
 static int restore_file(restorer *r, int dirfd, const char *path, const cairn_node *n)
 {
 	cairn_index *idx = cairn_repo_index(r->repo);
 	rs_meta meta;
 	hl_entry *first = NULL;
-	struct stat st;
 	uint64_t off = 0;
 	size_t nb = 0;
 	uint32_t fi;
@@ -643,7 +646,7 @@ static int restore_file(restorer *r, int dirfd, const char *path, const cairn_no
 		return maybe_run_batch(r);
 	}
 
-	/* Where every needed blob is, before anything is created. */
+	/* Where every needed blob is, before anything is planned. */
 	for (size_t i = 0; n->size > 0 && i < n->n_content && off < n->size; i++) {
 		cairn_blob_location *loc;
 		char hex[CAIRN_ID_HEX_SIZE];
@@ -675,59 +678,58 @@ static int restore_file(restorer *r, int dirfd, const char *path, const cairn_no
 		off += loc->uncompressed_length ? loc->uncompressed_length : loc->length - 32;
 		nb++;
 	}
+	top(r)->keep = 1;
+	if (nb > 0) {
+		if ((rc = rs_meta_from_node(&meta, n)) < 0 ||
+		    (rc = rp_add_file(&fi, &r->plan, top(r)->dir, n->name, n->size, &meta)) < 0) {
+			rs_meta_release(&meta);
+			return rc;
+		}
+		off = 0;
+		for (size_t i = 0; i < nb; i++) {
+			const cairn_blob_location *loc = &r->locs[i];
+			uint32_t bi;
+			if ((rc = rp_add_blob(&bi, &r->plan, &n->content[i], loc)) < 0 ||
+			    (rc = rp_add_use(&r->plan, bi, fi, off)) < 0)
+				return rc;
+			off += loc->uncompressed_length ? loc->uncompressed_length : loc->length - 32;
+		}
+		if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path, HL_PENDING, fi)) < 0)
+			return rc;
+		return maybe_run_batch(r);
+	}
+
+	/* Nothing to read: create it, size and metadata now. */
 	if (rs_clear_entry(&r->c, dirfd, n->name, path) < 0) {
 		rs_mark_failed(&r->c, path);
 		return 0;
 	}
 	fd = openat(dirfd, n->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-	if (fd < 0 || fstat(fd, &st) < 0) {
+	if (fd < 0) {
 		rs_report_errno(&r->c, path, "cannot create", errno);
-		goto failed;
-	}
-	top(r)->keep = 1;
-	if (nb == 0) {
-		/* Nothing to read: size and metadata now. */
-		if (ftruncate(fd, (off_t)n->size) < 0) {
-			rs_report_errno(&r->c, path, "cannot set the size of", errno);
-			goto failed;
-		}
-		if ((rc = rs_meta_from_node(&meta, n)) < 0)
-			goto failed;
-		rs_metadata(&r->c, fd, dirfd, n->name, path, CAIRN_NODE_FILE, &meta);
-		rs_meta_release(&meta);
-		rc = close(fd);
-		fd = -1;
-		if (rc < 0) {
-			rc = 0;
-			rs_report_errno(&r->c, path, "cannot write", errno);
-			goto failed;
-		}
-		if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path, HL_DONE, 0)) < 0)
-			return rc;
-		rs_add(&r->c.st->files_restored, 1);
-		rs_add(&r->c.st->bytes_restored, n->size);
+		rs_mark_failed(&r->c, path);
 		return 0;
 	}
-	close(fd);
-	fd = -1;
-	if ((rc = rs_meta_from_node(&meta, n)) < 0 ||
-	    (rc = rp_add_file(&fi, &r->plan, top(r)->dir, n->name, n->size, &meta,
-		(uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0) {
-		rs_meta_release(&meta);
+	if (ftruncate(fd, (off_t)n->size) < 0) {
+		rs_report_errno(&r->c, path, "cannot set the size of", errno);
 		goto failed;
 	}
-	off = 0;
-	for (size_t i = 0; i < nb; i++) {
-		const cairn_blob_location *loc = &r->locs[i];
-		uint32_t bi;
-		if ((rc = rp_add_blob(&bi, &r->plan, &n->content[i], loc)) < 0 ||
-		    (rc = rp_add_use(&r->plan, bi, fi, off)) < 0)
-			return rc; /* the file is in the plan: removed with it */
-		off += loc->uncompressed_length ? loc->uncompressed_length : loc->length - 32;
+	if ((rc = rs_meta_from_node(&meta, n)) < 0)
+		goto failed;
+	rs_metadata(&r->c, fd, dirfd, n->name, path, CAIRN_NODE_FILE, &meta);
+	rs_meta_release(&meta);
+	rc = close(fd);
+	fd = -1;
+	if (rc < 0) {
+		rc = 0;
+		rs_report_errno(&r->c, path, "cannot write", errno);
+		goto failed;
 	}
-	if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path, HL_PENDING, fi)) < 0)
+	if (hardlinked && (rc = hl_put(&r->links, n->device_id, n->inode, path, HL_DONE, 0)) < 0)
 		return rc;
-	return maybe_run_batch(r);
+	rs_add(&r->c.st->files_restored, 1);
+	rs_add(&r->c.st->bytes_restored, n->size);
+	return 0;
 failed:
 	/* Never leave a file that looks restored. */
 	if (fd >= 0)
