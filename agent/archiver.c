@@ -1,188 +1,264 @@
-/* archiver.c: the backup walk.  It takes entries from a source (source.h),
- * cuts file contents with restic's chunker, stores data and tree blobs with
- * cairn_repo_save_blob, and returns the root tree id (see archiver.h).
+/* archiver.c: the backup pipeline.  It takes entries from a source
+ * (source.h), cuts file contents with restic's chunker, stores data and tree
+ * blobs with cairn_repo_save_blob, and returns the root tree id (see
+ * archiver.h).
  *
- * Order: depth-first in name order.  A directory's tree blob is saved after
- * all of its children, so a tree never names a blob that was not saved
- * before it; the caller flushes and only then writes the snapshot.
+ * Threads and stages.  The calling thread is the walker: it lists
+ * directories depth-first in name order, decides which files are unchanged
+ * since the parent snapshot (those take the parent's content list and are
+ * never read), and puts the others into batches of up to BATCH_FILES files
+ * or BATCH_BYTES bytes (by listed size), which it submits to a pool of
+ * `threads` workers (include/cairn/pool.h).  The pool's normal queue holds
+ * QUEUE_PER_THREAD batches per worker and the walker blocks when it is full,
+ * so the walk never runs further ahead than that (backpressure).  A batch,
+ * not a file, is the unit of handoff, so a tree of tiny files costs one
+ * queue operation per 32 files, not per file.
  *
- * Files: read in READ_SIZE blocks into one read buffer; the current chunk
- * accumulates in one chunk buffer of at most CAIRN_CHUNKER_MAX_SIZE bytes,
- * so memory stays the same whatever the file size.  A file node's size is
- * the number of bytes actually read, which is always the sum of its chunk
- * lengths (restore relies on this).  Zero runs need no special case: they
- * chunk into identical blobs that dedupe.
+ * A worker reads a file of its batch straight into its chunk buffer (no
+ * separate read buffer: the first read of a chunk asks for the chunker's
+ * MinSize, later ones for READ_STEP), scans it with the chunker, and at each
+ * cut hashes the chunk (SHA-256) and appends the id to the file's content
+ * list, so content order is the file's order by construction.  Storing the
+ * chunk (dedup lookup, zstd, seal, pack, upload: cairn_repo_save_blob) is
+ * then either done by the reader itself, or, for a chunk of at least
+ * HANDOFF_MIN bytes that is not in the index yet, handed to another worker
+ * as an urgent job: the reader takes a spare chunk buffer, moves the bytes
+ * already read past the cut into it and goes on cutting, while the job owns
+ * the full buffer until the chunk is stored and then returns it to the
+ * spares.  There are `threads` spare buffers (none with one thread), so a
+ * big file keeps every core busy and at most 2 x threads chunk buffers
+ * (8 MiB each, CAIRN_CHUNKER_MAX_SIZE) exist; when no spare is free, or the
+ * urgent queue is full, the reader stores the chunk itself.  No chunk byte
+ * is copied by the archiver except the tail of the last read after a cut.
  *
- * Incremental: the parent snapshot's tree is walked beside the source, one
- * directory at a time (the parent's tree blob for that directory is loaded
- * when the directory is entered and dropped when it is left).  A regular
- * file whose type, size, mtime, ctime and inode equal the parent's node,
- * and all of whose blobs are in the index, takes the parent's content list
- * without being read (unless `force`).
+ * Completion.  Each directory being archived has a dir_state holding its
+ * listing (entries, which become the tree's nodes) and a reference count:
+ * one for the walker while it iterates the directory, one per file of it in
+ * a queued or running batch, one per handed-off chunk of its files, one per
+ * subdirectory not yet finished.  Whoever drops the count to zero (walker or
+ * worker) encodes and saves the directory's tree blob, writes the tree id
+ * into the parent's entry and drops the parent's reference, and so on up.
+ * A tree is therefore saved only after every blob it names was saved, and
+ * the tree of a directory is the one the sequential walk produced: the same
+ * nodes from the same listing, in the same order, with content lists in file
+ * order; only the moment it is saved differs.  Memory: a dir_state lives
+ * while its directory is on the walker's path or has work in flight, and
+ * work in flight is bounded by the queues, so memory does not grow with the
+ * number of files or directories (a directory's own listing is in memory
+ * while it is archived, as before).
+ *
+ * Ownership.  The walker owns a dir_state's listing until it drops its
+ * reference; each entry is then only touched by the one job that reads that
+ * file (its node) or by the finishing of that subdirectory (its subtree id),
+ * and the last reference's release orders all of those writes before the
+ * tree is encoded.  Per-worker state (chunk buffer, tree scratch) is indexed
+ * by the pool's worker number; the walker has its own slot after them.
+ * Statistics, reports, progress and the first fatal error are under `mu`;
+ * no source or repository call is made with `mu` held.
  *
  * Errors: an entry the source cannot list or read is reported and left out
  * of its tree (restic stores nothing for it either); a repository failure
- * ends the run.  Counters follow restic's backup summary.
+ * or an interrupt is fatal: the first one is recorded with its message,
+ * every thread stops taking on new work, queued work is drained without
+ * being done, and archiver_run returns that error in the calling thread.
+ *
+ * Incremental: the parent snapshot's tree is walked beside the source, one
+ * directory at a time (its tree blob is loaded when the walker enters the
+ * directory and dropped when the walker leaves it).  A regular file whose
+ * type, size, mtime, ctime and inode equal the parent's node (ctime and
+ * inode unless ignored), and all of whose blobs are in the index, takes the
+ * parent's content list without being read (unless `force`).
  */
 #include <assert.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cairn/pool.h>
 
 #include "archiver.h"
 
-#define READ_SIZE ((size_t)1 << 20)
+#define CHUNK_MAX ((size_t)CAIRN_CHUNKER_MAX_SIZE)
+#define CHUNK_MIN ((size_t)CAIRN_CHUNKER_MIN_SIZE)
+#define READ_STEP ((size_t)256 << 10)   /* reads after a chunk's first MinSize bytes */
+#define HANDOFF_MIN ((size_t)64 << 10)  /* smaller chunks are stored by their reader */
+#define BATCH_FILES 32
+#define BATCH_BYTES ((uint64_t)1 << 20)
+#define QUEUE_PER_THREAD 2
+#define PROGRESS_NS 100000000ull        /* 100 ms between progress calls */
+#define THREADS_MAX 256
+
+enum { F_SKIP = 1, F_HAS_PREV = 2 };    /* dir_state.flags[i] */
+
+typedef struct dir_state dir_state;
+struct dir_state {
+	dir_state *parent;      /* NULL: the root; holds one reference on it */
+	size_t index;           /* of this directory in parent->entries */
+	source_entry *entries;  /* the listing, n entries, sorted by name */
+	size_t n;
+	unsigned char *flags;   /* per entry: F_SKIP left out, F_HAS_PREV the parent had it */
+	atomic_size_t refs;
+	int has_prev;           /* prev is the parent snapshot's node of this directory */
+	cairn_node prev;
+};
+
+typedef struct file_ref {
+	dir_state *dir;         /* holds one reference */
+	size_t index;
+} file_ref;
+
+enum { JOB_FILES = 1, JOB_BLOB = 2 };
+
+typedef struct job {
+	int kind;
+	union {
+		struct {
+			unsigned n;
+			file_ref f[BATCH_FILES];
+		} files;
+		struct {
+			unsigned char *buf;  /* owned by the job: a chunk buffer, back to the spares */
+			size_t len;
+			cairn_id id;
+			file_ref f;          /* the file it belongs to (reference held, for messages) */
+		} blob;
+	} u;
+} job;
+
+typedef struct wctx {
+	unsigned char *buf;     /* the current chunk buffer (CHUNK_MAX), NULL until needed */
+	cairn_buf scratch;      /* tree encoding, parent tree loading */
+} wctx;
 
 typedef struct archiver {
 	cairn_repo *repo;
 	source *src;
 	const archiver_options *opts;
-	archiver_stats *st;
 	cairn_chunker_tables tables;
-	unsigned char *rbuf;  /* READ_SIZE */
-	unsigned char *chunk; /* CAIRN_CHUNKER_MAX_SIZE */
-	cairn_buf scratch;    /* tree encode / parent tree load */
+	unsigned threads;
+	cairn_pool *pool;
+	wctx *w;                /* threads + 1: the workers, then the walker */
+
+	pthread_mutex_t spare_mu;
+	unsigned char **spare;  /* free chunk buffers */
+	size_t n_spare, n_spare_made, spare_max;
+
+	pthread_mutex_t mu;     /* guards what follows */
+	archiver_stats *st;
+	int fatal;              /* first fatal error code, 0 while none */
+	char *fatal_msg;
+	uint64_t last_progress;
+	atomic_int stop;        /* set with fatal; read without mu */
+
+	int root_done;          /* the root tree is saved: root is its id */
+	cairn_id root;
+
+	job batch;              /* walker only: the batch being filled */
+	uint64_t batch_bytes;
 } archiver;
 
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 /* The report callback installed on the source during a run: count, then
- * pass on to the caller's callback. */
+ * pass on to the caller's callback, one report at a time. */
 static void count_report(int is_error, const char *path, const char *message, void *payload)
 {
 	archiver *a = payload;
+	pthread_mutex_lock(&a->mu);
 	if (is_error)
 		a->st->errors++;
 	else
 		a->st->warnings++;
 	if (a->opts->report)
 		a->opts->report(is_error, path, message, a->opts->payload);
+	pthread_mutex_unlock(&a->mu);
 }
 
-static int interrupted(const archiver *a)
+/* Record the first fatal error (code r, message from this thread's error
+ * record) and tell every thread to stop. */
+static void set_fatal(archiver *a, int r)
 {
-	return a->opts->interrupted && a->opts->interrupted(a->opts->payload);
-}
-
-static void progress(const archiver *a, const char *path)
-{
-	if (a->opts->progress)
-		a->opts->progress(a->st, path, a->opts->payload);
-}
-
-/* Store the current chunk and append its id to the node. */
-static int save_chunk(archiver *a, cairn_node *node, size_t len)
-{
-	cairn_id id;
-	int added = 0;
-
-	CAIRN_TRY(cairn_repo_save_blob(&id, &added, a->repo, CAIRN_BLOB_DATA, a->chunk, len, NULL));
-	if (added) {
-		a->st->data_blobs++;
-		a->st->data_added += len;
+	pthread_mutex_lock(&a->mu);
+	if (!a->fatal) {
+		a->fatal = r;
+		a->fatal_msg = strdup(cairn_error_message());
+		atomic_store(&a->stop, 1);
 	}
-	return cairn_node_add_content(node, &id);
+	pthread_mutex_unlock(&a->mu);
 }
 
-/* 1 if the parent's node describes this file unchanged and its blobs are
- * all still in the repository. */
-static int unchanged(archiver *a, const cairn_node *prev, const cairn_node *n)
+/* 1 when the run is to stop (a fatal error, or the user interrupted: that
+ * is recorded as the fatal error here). */
+static int stopped(archiver *a)
 {
-	if (a->opts->force || !prev || prev->type != CAIRN_NODE_FILE)
-		return 0;
-	if (prev->size != n->size || prev->inode != n->inode ||
-		cairn_time_compare(prev->mtime, n->mtime) != 0 ||
-		cairn_time_compare(prev->ctime, n->ctime) != 0)
-		return 0;
-	if (prev->size > 0 && prev->n_content == 0)
-		return 0;
-	for (size_t i = 0; i < prev->n_content; i++)
-		if (cairn_repo_has_blob(a->repo, CAIRN_BLOB_DATA, &prev->content[i]) != 1)
-			return 0;
-	return 1;
-}
-
-/* Fill the file node in e (content, size).  1 when stored, 0 when the file
- * could not be read (reported), negative on a repository failure or
- * CAIRN_ECANCELED. */
-static int save_file(archiver *a, source_entry *e, const cairn_node *prev)
-{
-	cairn_node *n = &e->node;
-	source_reader *rd = NULL;
-	cairn_chunker ch;
-	size_t chunk_len = 0;
-	uint64_t total = 0;
-	int r;
-
-	if (unchanged(a, prev, n)) {
-		for (size_t i = 0; i < prev->n_content; i++)
-			if ((r = cairn_node_add_content(n, &prev->content[i])) < 0)
-				return r;
-		a->st->files_unmodified++;
-		a->st->total_files_processed++;
-		a->st->total_bytes_processed += n->size;
-		progress(a, e->path);
+	if (atomic_load_explicit(&a->stop, memory_order_relaxed))
+		return 1;
+	if (a->opts->interrupted && a->opts->interrupted(a->opts->payload)) {
+		set_fatal(a, cairn_error_set(CAIRN_ECANCELED, "interrupted"));
 		return 1;
 	}
-
-	if ((r = source_open(a->src, e, &rd)) < 0) {
-		source_report(a->src, 1, e->path, "%s", cairn_error_message());
-		return 0;
-	}
-	cairn_chunker_reset(&ch, &a->tables);
-	for (;;) {
-		ssize_t got;
-		size_t off = 0;
-
-		if (interrupted(a)) {
-			r = cairn_error_set(CAIRN_ECANCELED, "interrupted");
-			goto out;
-		}
-		got = source_read(rd, a->rbuf, READ_SIZE);
-		if (got < 0) {
-			source_report(a->src, 1, e->path, "%s", cairn_error_message());
-			r = 0;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		total += (uint64_t)got;
-		a->st->total_bytes_processed += (uint64_t)got;
-		while (off < (size_t)got) {
-			size_t rest = (size_t)got - off;
-			int cut = 0;
-			size_t k = cairn_chunker_scan(&ch, a->rbuf + off, rest, &cut);
-
-			assert(k > 0 && k <= rest);
-			assert(chunk_len + k <= CAIRN_CHUNKER_MAX_SIZE);
-			memcpy(a->chunk + chunk_len, a->rbuf + off, k);
-			chunk_len += k;
-			off += k;
-			if (k < rest || cut) {
-				if ((r = save_chunk(a, n, chunk_len)) < 0)
-					goto out;
-				chunk_len = 0;
-			}
-		}
-		progress(a, e->path);
-	}
-	if (chunk_len > 0 && (r = save_chunk(a, n, chunk_len)) < 0)
-		goto out;
-	n->size = total;
-	if (prev)
-		a->st->files_changed++;
-	else
-		a->st->files_new++;
-	a->st->total_files_processed++;
-	r = 1;
-out:
-	source_reader_close(rd);
-	if (r <= 0) {
-		/* the node is not stored: bytes read so far are not "processed" */
-		a->st->total_bytes_processed -= total;
-		free(n->content);
-		n->content = NULL;
-		n->n_content = 0;
-	}
-	return r;
+	return 0;
 }
+
+/* Call the progress callback if PROGRESS_NS passed since the last call;
+ * mu held. */
+static void progress_locked(archiver *a, const char *path)
+{
+	uint64_t t;
+
+	if (!a->opts->progress)
+		return;
+	t = now_ns();
+	if (t - a->last_progress < PROGRESS_NS)
+		return;
+	a->last_progress = t;
+	a->opts->progress(a->st, path, a->opts->payload);
+}
+
+/* Count bytes read (negative: bytes of a file that is left out after all). */
+static void add_bytes(archiver *a, int64_t delta, const char *path)
+{
+	pthread_mutex_lock(&a->mu);
+	a->st->total_bytes_processed += (uint64_t)delta;
+	progress_locked(a, path);
+	pthread_mutex_unlock(&a->mu);
+}
+
+/* --- chunk buffers ------------------------------------------------------- */
+
+/* A spare chunk buffer (made on demand, up to spare_max), or NULL when none
+ * is free.  The caller owns it until put_spare. */
+static unsigned char *take_spare(archiver *a)
+{
+	unsigned char *b = NULL;
+
+	pthread_mutex_lock(&a->spare_mu);
+	if (a->n_spare)
+		b = a->spare[--a->n_spare];
+	else if (a->n_spare_made < a->spare_max && (b = malloc(CHUNK_MAX)))
+		a->n_spare_made++;
+	pthread_mutex_unlock(&a->spare_mu);
+	return b;
+}
+
+/* Give a chunk buffer back (there is always room: spare holds spare_max
+ * plus one per thread). */
+static void put_spare(archiver *a, unsigned char *b)
+{
+	pthread_mutex_lock(&a->spare_mu);
+	a->spare[a->n_spare++] = b;
+	pthread_mutex_unlock(&a->spare_mu);
+}
+
+/* --- directories -------------------------------------------------------- */
 
 /* Same metadata and subtree: the directory is unmodified. */
 static int dir_unmodified(const cairn_node *prev, const cairn_node *n)
@@ -196,16 +272,312 @@ static int dir_unmodified(const cairn_node *prev, const cairn_node *n)
 		prev->n_xattrs == n->n_xattrs;
 }
 
+static const char *dir_path(const dir_state *d)
+{
+	return d->parent ? d->parent->entries[d->index].path : "/";
+}
+
+static void dir_free(dir_state *d)
+{
+	if (!d)
+		return;
+	source_entries_free(d->entries, d->n);
+	free(d->flags);
+	cairn_node_release(&d->prev);
+	free(d);
+}
+
+/* The last reference to `d` is gone: unless the run stops, save its tree
+ * and put the id into the parent's entry (or the archiver's root).  Frees d
+ * in every case.  `scratch` is the calling thread's. */
+static void finish_dir(archiver *a, dir_state *d, cairn_buf *scratch)
+{
+	cairn_tree tree = CAIRN_TREE_INIT;
+	cairn_id id;
+	int added = 0, r = 0;
+
+	if (atomic_load(&a->stop))
+		goto out;
+	for (size_t i = 0; i < d->n && r == 0; i++)
+		if (!(d->flags[i] & F_SKIP))
+			r = cairn_tree_add(&tree, &d->entries[i].node);
+	if (r < 0 || (r = cairn_tree_encode(scratch, &tree)) < 0 ||
+		(r = cairn_repo_save_blob(&id, &added, a->repo, CAIRN_BLOB_TREE, scratch->data,
+			scratch->len, NULL)) < 0) {
+		set_fatal(a, cairn_error_wrap(r, "cannot save the tree of '%s'", dir_path(d)));
+		goto out;
+	}
+	pthread_mutex_lock(&a->mu);
+	if (added) {
+		a->st->tree_blobs++;
+		a->st->data_added += scratch->len;
+	}
+	if (d->parent) {
+		cairn_node *n = &d->parent->entries[d->index].node;
+		n->subtree = id;
+		n->has_subtree = 1;
+		if (!d->has_prev)
+			a->st->dirs_new++;
+		else if (dir_unmodified(&d->prev, n))
+			a->st->dirs_unmodified++;
+		else
+			a->st->dirs_changed++;
+	} else {
+		a->root = id;
+		a->root_done = 1;
+	}
+	pthread_mutex_unlock(&a->mu);
+out:
+	cairn_tree_release(&tree);
+	dir_free(d);
+}
+
+/* Drop one reference to d; the last one finishes it, and then drops the
+ * reference it held on its parent, and so on up. */
+static void dir_unref(archiver *a, dir_state *d, cairn_buf *scratch)
+{
+	while (d && atomic_fetch_sub(&d->refs, 1) == 1) {
+		dir_state *parent = d->parent;
+		finish_dir(a, d, scratch);
+		d = parent;
+	}
+}
+
+/* --- files -------------------------------------------------------------- */
+
+/* Store one chunk (data blob with known id); counts it when new. */
+static int store_chunk(archiver *a, const unsigned char *data, size_t len, const cairn_id *id,
+	const file_ref *f)
+{
+	int added = 0, r;
+
+	if ((r = cairn_repo_save_blob(NULL, &added, a->repo, CAIRN_BLOB_DATA, data, len, id)) < 0)
+		return cairn_error_wrap(r, "cannot store data of '%s'", f->dir->entries[f->index].path);
+	if (added) {
+		pthread_mutex_lock(&a->mu);
+		a->st->data_blobs++;
+		a->st->data_added += len;
+		pthread_mutex_unlock(&a->mu);
+	}
+	return 0;
+}
+
+/* The chunk is w->buf[0, len); w->buf[len, len + rest) already belongs to
+ * the next chunk.  Hash it, append its id to the file's content list, and
+ * store it here or hand it to another worker.  Afterwards w->buf (maybe
+ * another buffer) starts with those `rest` bytes. */
+static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_t rest)
+{
+	cairn_node *node = &f->dir->entries[f->index].node;
+	unsigned char *nb = NULL;
+	cairn_id id;
+	int r;
+
+	cairn_sha256(&id, w->buf, len);
+	if ((r = cairn_node_add_content(node, &id)) < 0)
+		return r;
+	if (len >= HANDOFF_MIN && a->spare_max &&
+		cairn_repo_has_blob(a->repo, CAIRN_BLOB_DATA, &id) != 1 && (nb = take_spare(a))) {
+		job j;
+
+		/* the tail first: once queued, the buffer is the job's */
+		memcpy(nb, w->buf + len, rest);
+		memset(&j, 0, sizeof(j));
+		j.kind = JOB_BLOB;
+		j.u.blob.buf = w->buf;
+		j.u.blob.len = len;
+		j.u.blob.id = id;
+		j.u.blob.f = *f;
+		atomic_fetch_add(&f->dir->refs, 1);
+		if (cairn_pool_submit(a->pool, &j, CAIRN_POOL_URGENT | CAIRN_POOL_TRY) == 0) {
+			w->buf = nb;
+			return 0;
+		}
+		/* urgent queue full: store it here; never the last reference,
+		 * the reader's file holds one */
+		atomic_fetch_sub(&f->dir->refs, 1);
+		r = store_chunk(a, w->buf, len, &id, f);
+		put_spare(a, w->buf);
+		w->buf = nb;
+		return r;
+	}
+	r = store_chunk(a, w->buf, len, &id, f);
+	memmove(w->buf, w->buf + len, rest);
+	return r;
+}
+
+/* Read, chunk and store one file, filling its node (content, size).  1 when
+ * stored, 0 when the file could not be read (reported), negative when the
+ * run stops (repository failure, interrupt). */
+static int save_file(archiver *a, wctx *w, const file_ref *f)
+{
+	source_entry *e = &f->dir->entries[f->index];
+	cairn_node *n = &e->node;
+	source_reader *rd = NULL;
+	cairn_chunker ch;
+	size_t len = 0, scanned = 0;
+	uint64_t total = 0;
+	int r;
+
+	if (!w->buf && !(w->buf = malloc(CHUNK_MAX)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory for a chunk buffer");
+	if ((r = source_open(a->src, e, &rd)) < 0) {
+		source_report(a->src, 1, e->path, "%s", cairn_error_message());
+		return 0;
+	}
+	cairn_chunker_reset(&ch, &a->tables);
+	for (;;) {
+		size_t want = len < CHUNK_MIN ? CHUNK_MIN - len : READ_STEP;
+		ssize_t got;
+
+		if (stopped(a)) {
+			r = CAIRN_ECANCELED;
+			goto out;
+		}
+		if (want > CHUNK_MAX - len)
+			want = CHUNK_MAX - len;
+		got = source_read(rd, w->buf + len, want);
+		if (got < 0) {
+			source_report(a->src, 1, e->path, "%s", cairn_error_message());
+			r = 0;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		len += (size_t)got;
+		total += (uint64_t)got;
+		add_bytes(a, got, e->path);
+		while (scanned < len) {
+			size_t rest = len - scanned;
+			int cut = 0;
+			size_t k = cairn_chunker_scan(&ch, w->buf + scanned, rest, &cut);
+
+			assert(k > 0 && k <= rest);
+			scanned += k;
+			if (k < rest || cut) {
+				if ((r = emit_chunk(a, w, f, scanned, len - scanned)) < 0)
+					goto out;
+				len -= scanned;
+				scanned = 0;
+			}
+		}
+		/* a chunk of CHUNK_MAX bytes is always cut */
+		assert(len < CHUNK_MAX);
+	}
+	if (len > 0 && (r = emit_chunk(a, w, f, len, 0)) < 0)
+		goto out;
+	n->size = total;
+	pthread_mutex_lock(&a->mu);
+	if (f->dir->flags[f->index] & F_HAS_PREV)
+		a->st->files_changed++;
+	else
+		a->st->files_new++;
+	a->st->total_files_processed++;
+	progress_locked(a, e->path);
+	pthread_mutex_unlock(&a->mu);
+	r = 1;
+out:
+	source_reader_close(rd);
+	if (r <= 0) {
+		/* the node is not stored: bytes read so far are not "processed" */
+		if (total)
+			add_bytes(a, -(int64_t)total, e->path);
+		free(n->content);
+		n->content = NULL;
+		n->n_content = 0;
+	}
+	return r;
+}
+
+/* The pool's job function.  Every reference a job holds is dropped here,
+ * also when the run stops (then the work itself is skipped). */
+static void run_job(void *jp, unsigned worker, void *payload)
+{
+	archiver *a = payload;
+	job *j = jp;
+	wctx *w = &a->w[worker];
+	int r;
+
+	if (j->kind == JOB_FILES) {
+		for (unsigned k = 0; k < j->u.files.n; k++) {
+			file_ref *f = &j->u.files.f[k];
+			if (!stopped(a)) {
+				r = save_file(a, w, f);
+				if (r == 0)
+					f->dir->flags[f->index] |= F_SKIP;
+				else if (r < 0)
+					set_fatal(a, r);
+			}
+			dir_unref(a, f->dir, &w->scratch);
+		}
+	} else {
+		if (!atomic_load(&a->stop) &&
+			(r = store_chunk(a, j->u.blob.buf, j->u.blob.len, &j->u.blob.id, &j->u.blob.f)) < 0)
+			set_fatal(a, r);
+		put_spare(a, j->u.blob.buf);
+		dir_unref(a, j->u.blob.f.dir, &w->scratch);
+	}
+}
+
+/* --- the walk ----------------------------------------------------------- */
+
+/* 1 if the parent's node describes this file unchanged and its blobs are
+ * all still in the repository. */
+static int unchanged(archiver *a, const cairn_node *prev, const cairn_node *n)
+{
+	unsigned ignore = a->opts->change_ignore;
+
+	if (a->opts->force || !prev || prev->type != CAIRN_NODE_FILE)
+		return 0;
+	if (prev->size != n->size || cairn_time_compare(prev->mtime, n->mtime) != 0)
+		return 0;
+	if (!(ignore & ARCHIVER_IGNORE_INODE) && prev->inode != n->inode)
+		return 0;
+	if (!(ignore & ARCHIVER_IGNORE_CTIME) && cairn_time_compare(prev->ctime, n->ctime) != 0)
+		return 0;
+	if (prev->size > 0 && prev->n_content == 0)
+		return 0;
+	for (size_t i = 0; i < prev->n_content; i++)
+		if (cairn_repo_has_blob(a->repo, CAIRN_BLOB_DATA, &prev->content[i]) != 1)
+			return 0;
+	return 1;
+}
+
+/* Submit the batch being filled (blocking while the queue is full). */
+static void flush_batch(archiver *a)
+{
+	if (a->batch.u.files.n == 0)
+		return;
+	cairn_pool_submit(a->pool, &a->batch, 0);
+	memset(&a->batch, 0, sizeof(a->batch));
+	a->batch.kind = JOB_FILES;
+	a->batch_bytes = 0;
+}
+
+/* Put file `index` of d into the batch (it takes a reference on d). */
+static void queue_file(archiver *a, dir_state *d, size_t index)
+{
+	file_ref *f = &a->batch.u.files.f[a->batch.u.files.n++];
+
+	atomic_fetch_add(&d->refs, 1);
+	f->dir = d;
+	f->index = index;
+	a->batch_bytes += d->entries[index].node.size;
+	if (a->batch.u.files.n == BATCH_FILES || a->batch_bytes >= BATCH_BYTES)
+		flush_batch(a);
+}
+
 /* Load the parent's tree for a directory; a failure is a warning and means
  * "no parent" for this directory (its files are read again). */
 static void load_parent(archiver *a, cairn_tree *out, const cairn_id *id, const char *path)
 {
+	cairn_buf *scratch = &a->w[a->threads].scratch;
 	char hex[CAIRN_ID_HEX_SIZE];
 
 	if (!id)
 		return;
-	if (cairn_repo_load_blob(&a->scratch, a->repo, CAIRN_BLOB_TREE, id) < 0 ||
-		cairn_tree_decode(out, (const char *)a->scratch.data, a->scratch.len) < 0) {
+	if (cairn_repo_load_blob(scratch, a->repo, CAIRN_BLOB_TREE, id) < 0 ||
+		cairn_tree_decode(out, (const char *)scratch->data, scratch->len) < 0) {
 		cairn_id_to_hex(hex, id);
 		source_report(a->src, 0, path, "cannot load the parent's tree %.8s, reading all files: %s",
 			hex, cairn_error_message());
@@ -213,79 +585,118 @@ static void load_parent(archiver *a, cairn_tree *out, const cairn_id *id, const 
 	}
 }
 
-/* Store directory `dir` (NULL: the root) and put its tree id in *tree_out.
- * 1 when stored, 0 when it could not be listed (reported), negative on a
- * repository failure or CAIRN_ECANCELED. */
-static int save_dir(archiver *a, const source_entry *dir, const cairn_id *parent_tree,
-	cairn_id *tree_out)
+/* List directory `index` of `parent` (parent NULL: the root) into a new
+ * dir_state with the walker's reference (and one on the parent).  `prev` is
+ * the parent snapshot's node for it (copied), or NULL.  1 and *out set; 0
+ * when it cannot be listed (reported; fatal for the root: negative). */
+static int list_dir(dir_state **out, archiver *a, dir_state *parent, size_t index,
+	const cairn_node *prev)
 {
-	const char *dpath = dir ? dir->path : "/";
-	source_entry *entries = NULL;
-	size_t n = 0;
-	cairn_tree prev = CAIRN_TREE_INIT, tree = CAIRN_TREE_INIT;
-	int added = 0, r;
+	const source_entry *dir = parent ? &parent->entries[index] : NULL;
+	dir_state *d = NULL;
+	int r;
 
-	if ((r = source_list(a->src, dir, &entries, &n)) < 0) {
-		if (!dir)
-			goto out; /* the root listing failing is fatal */
-		source_report(a->src, 1, dpath, "%s", cairn_error_message());
-		r = 0;
+	*out = NULL;
+	if (!(d = calloc(1, sizeof(*d))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	if ((r = source_list(a->src, dir, &d->entries, &d->n)) < 0) {
+		d->entries = NULL;
+		d->n = 0;
+		if (parent) {
+			source_report(a->src, 1, dir->path, "%s", cairn_error_message());
+			r = 0;
+		}
 		goto out;
 	}
-	load_parent(a, &prev, parent_tree, dpath);
-	for (size_t i = 0; i < n; i++) {
-		source_entry *e = &entries[i];
+	if (!(d->flags = calloc(d->n ? d->n : 1, 1))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (prev) {
+		if ((r = cairn_node_copy(&d->prev, prev)) < 0)
+			goto out;
+		d->has_prev = 1;
+	}
+	d->parent = parent;
+	d->index = index;
+	atomic_init(&d->refs, 1);
+	if (parent)
+		atomic_fetch_add(&parent->refs, 1);
+	*out = d;
+	d = NULL;
+	r = 1;
+out:
+	dir_free(d);
+	return r;
+}
+
+/* Walk the listed directory d (whose parent snapshot tree is parent_tree):
+ * unchanged files take the parent's content, other files go into batches,
+ * subdirectories are listed and walked.  Drops the walker's reference on d
+ * at the end.  Errors are recorded with set_fatal. */
+static void walk_dir(archiver *a, dir_state *d, const cairn_id *parent_tree)
+{
+	cairn_tree prev = CAIRN_TREE_INIT;
+	int r;
+
+	load_parent(a, &prev, parent_tree, dir_path(d));
+	for (size_t i = 0; i < d->n && !stopped(a); i++) {
+		source_entry *e = &d->entries[i];
 		const cairn_node *p = cairn_tree_find(&prev, e->node.name);
 
-		if (interrupted(a)) {
-			r = cairn_error_set(CAIRN_ECANCELED, "interrupted");
-			goto out;
-		}
 		if (e->node.type == CAIRN_NODE_FILE) {
-			if ((r = save_file(a, e, p)) < 0)
-				goto out;
-			if (r == 0)
+			if (unchanged(a, p, &e->node)) {
+				for (size_t k = 0; k < p->n_content; k++)
+					if ((r = cairn_node_add_content(&e->node, &p->content[k])) < 0) {
+						set_fatal(a, r);
+						goto out;
+					}
+				pthread_mutex_lock(&a->mu);
+				a->st->files_unmodified++;
+				a->st->total_files_processed++;
+				a->st->total_bytes_processed += e->node.size;
+				progress_locked(a, e->path);
+				pthread_mutex_unlock(&a->mu);
 				continue;
+			}
+			if (p)
+				d->flags[i] |= F_HAS_PREV;
+			queue_file(a, d, i);
 		} else if (e->node.type == CAIRN_NODE_DIR) {
 			const cairn_id *psub = p && p->type == CAIRN_NODE_DIR && p->has_subtree
 				? &p->subtree : NULL;
-			if ((r = save_dir(a, e, psub, &e->node.subtree)) < 0)
+			dir_state *child = NULL;
+
+			if ((r = list_dir(&child, a, d, i, p)) < 0) {
+				set_fatal(a, r);
 				goto out;
-			if (r == 0)
+			}
+			if (!child) {
+				d->flags[i] |= F_SKIP;
 				continue;
-			e->node.has_subtree = 1;
-			if (!p)
-				a->st->dirs_new++;
-			else if (dir_unmodified(p, &e->node))
-				a->st->dirs_unmodified++;
-			else
-				a->st->dirs_changed++;
+			}
+			walk_dir(a, child, psub);
 		}
-		if ((r = cairn_tree_add(&tree, &e->node)) < 0)
-			goto out;
 	}
-	if ((r = cairn_tree_encode(&a->scratch, &tree)) < 0 ||
-		(r = cairn_repo_save_blob(tree_out, &added, a->repo, CAIRN_BLOB_TREE,
-			a->scratch.data, a->scratch.len, NULL)) < 0)
-		goto out;
-	if (added) {
-		a->st->tree_blobs++;
-		a->st->data_added += a->scratch.len;
-	}
-	r = 1;
 out:
-	source_entries_free(entries, n);
 	cairn_tree_release(&prev);
-	cairn_tree_release(&tree);
-	return r;
+	dir_unref(a, d, &a->w[a->threads].scratch);
+}
+
+static unsigned default_threads(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n < 1 ? 1 : n > THREADS_MAX ? THREADS_MAX : (unsigned)n;
 }
 
 int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo, source *src,
 	const archiver_options *opts)
 {
 	archiver a;
+	cairn_pool_options po = CAIRN_POOL_OPTIONS_INIT;
 	source_report_fn saved_report = src->report;
 	void *saved_payload = src->report_payload;
+	dir_state *root = NULL;
 	int r;
 
 	memset(stats_out, 0, sizeof(*stats_out));
@@ -294,23 +705,61 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 	a.src = src;
 	a.opts = opts;
 	a.st = stats_out;
+	a.threads = opts->threads ? opts->threads : default_threads();
+	if (a.threads > THREADS_MAX)
+		a.threads = THREADS_MAX;
+	a.spare_max = a.threads > 1 ? a.threads : 0;
+	a.batch.kind = JOB_FILES;
+	pthread_mutex_init(&a.mu, NULL);
+	pthread_mutex_init(&a.spare_mu, NULL);
+	atomic_init(&a.stop, 0);
 	src->report = count_report;
 	src->report_payload = &a;
 	if ((r = cairn_chunker_tables_init(&a.tables,
 		cairn_repo_config(repo)->chunker_polynomial)) < 0)
 		goto out;
-	if (!(a.rbuf = malloc(READ_SIZE)) || !(a.chunk = malloc(CAIRN_CHUNKER_MAX_SIZE))) {
+	if (!(a.w = calloc(a.threads + 1, sizeof(*a.w))) ||
+		!(a.spare = calloc(a.spare_max + a.threads + 1, sizeof(*a.spare)))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto out;
 	}
-	r = save_dir(&a, NULL, opts->parent_tree, tree_out);
-	if (r > 0)
-		r = 0;
+	po.threads = a.threads;
+	po.queue_size = QUEUE_PER_THREAD * a.threads;
+	po.urgent_size = a.spare_max;
+	po.job_size = sizeof(job);
+	po.fn = run_job;
+	po.payload = &a;
+	if ((r = cairn_pool_new(&a.pool, &po)) < 0)
+		goto out;
+
+	if ((r = list_dir(&root, &a, NULL, 0, NULL)) < 0)
+		goto out; /* the root listing failing is fatal */
+	walk_dir(&a, root, opts->parent_tree);
+	flush_batch(&a);
+	cairn_pool_wait(a.pool);
+
+	r = 0;
+	if (a.fatal)
+		r = cairn_error_set(a.fatal, "%s", a.fatal_msg ? a.fatal_msg : cairn_strerror(a.fatal));
+	else if (!a.root_done)
+		r = cairn_error_set(CAIRN_EIO, "the root tree was not saved");
+	else
+		*tree_out = a.root;
 out:
+	cairn_pool_free(a.pool);
 	src->report = saved_report;
 	src->report_payload = saved_payload;
-	free(a.rbuf);
-	free(a.chunk);
-	cairn_buf_release(&a.scratch);
+	if (a.w)
+		for (unsigned i = 0; i <= a.threads; i++) {
+			free(a.w[i].buf);
+			cairn_buf_release(&a.w[i].scratch);
+		}
+	free(a.w);
+	for (size_t i = 0; i < a.n_spare; i++)
+		free(a.spare[i]);
+	free(a.spare);
+	free(a.fatal_msg);
+	pthread_mutex_destroy(&a.mu);
+	pthread_mutex_destroy(&a.spare_mu);
 	return r;
 }

@@ -9,11 +9,15 @@
  * index entries that no snapshot names, never a snapshot naming missing
  * data.
  *
+ * The archiver reads and stores files in --threads worker threads (default:
+ * one per online core); the snapshot is the same whatever the number.
+ *
  * Exit codes: 0; 3 when some entries could not be read (they are left out,
  * the snapshot is written); 1 on a fatal error; 130 on SIGINT/SIGTERM (the
  * blobs stored so far are flushed so the next run can reuse them, no
  * snapshot is written, the lock is removed).
  */
+#include <errno.h>
 #include <getopt.h>
 #include <pwd.h>
 #include <stdlib.h>
@@ -43,6 +47,11 @@ const char cmd_backup_usage[] =
 	"                            pattern without '/' matches names, one with '/' paths\n"
 	"  -x, --one-file-system     do not enter directories on other file systems\n"
 	"  -f, --force               read every file, even unchanged ones\n"
+	"      --ignore-inode        ignore inode number (and ctime) changes when\n"
+	"                            checking for unchanged files\n"
+	"      --ignore-ctime        ignore ctime changes when checking for unchanged files\n"
+	"      --threads N           read, chunk and store with N threads (default: one\n"
+	"                            per online core)\n"
 	"      --with-atime          store real access times (default: atime = mtime)\n\n"
 	"Exit status: 0 success, 3 some files could not be read (the snapshot was\n"
 	"saved without them), 1 fatal error, 130 interrupted (no snapshot saved).\n";
@@ -83,19 +92,38 @@ static void format_duration(char *buf, size_t size, double seconds)
 		snprintf(buf, size, "%lu:%02lu", s / 60, s % 60);
 }
 
+/* The archiver calls this one call at a time, from any of its threads. */
 static void show_progress(const archiver_stats *st, const char *path, void *payload)
 {
 	backup_ctx *ctx = payload;
-	char bytes[32], dur[32];
+	char bytes[32], rate[32], dur[32];
 	size_t len = strlen(path);
+	double secs;
 
 	if (!ctx->g->progress)
 		return;
-	format_duration(dur, sizeof(dur), now_seconds() - ctx->start);
+	secs = now_seconds() - ctx->start;
+	format_duration(dur, sizeof(dur), secs);
 	cli_format_bytes(bytes, sizeof(bytes), st->total_bytes_processed);
-	cli_progress(ctx->g, "[%s] %llu files, %s  %s%s", dur,
-		(unsigned long long)st->total_files_processed, bytes,
-		len > 120 ? "..." : "", len > 120 ? path + len - 117 : path);
+	cli_format_bytes(rate, sizeof(rate),
+		secs > 0 ? (uint64_t)((double)st->total_bytes_processed / secs) : 0);
+	cli_progress(ctx->g, "[%s] %llu files, %s, %s/s  %s%s", dur,
+		(unsigned long long)st->total_files_processed, bytes, rate,
+		len > 100 ? "..." : "", len > 100 ? path + len - 97 : path);
+}
+
+/* --threads: 1 .. 256. */
+static int parse_threads(unsigned *out, const char *s)
+{
+	char *end = NULL;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || !end || *end || end == s || *s == '-' || v < 1 || v > 256)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
 }
 
 /* Split "a,b" into tags and add them. */
@@ -204,7 +232,8 @@ static void print_summary(const cli_globals *g, const archiver_stats *st,
 
 int cmd_backup(const cli_globals *g, int argc, char **argv)
 {
-	enum { OPT_TAG = 1000, OPT_PARENT, OPT_WITH_ATIME };
+	enum { OPT_TAG = 1000, OPT_PARENT, OPT_WITH_ATIME, OPT_IGNORE_INODE, OPT_IGNORE_CTIME,
+		OPT_THREADS };
 	static const struct option options[] = {
 		{ "tag", required_argument, NULL, OPT_TAG },
 		{ "host", required_argument, NULL, 'H' },
@@ -213,6 +242,9 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 		{ "one-file-system", no_argument, NULL, 'x' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "with-atime", no_argument, NULL, OPT_WITH_ATIME },
+		{ "ignore-inode", no_argument, NULL, OPT_IGNORE_INODE },
+		{ "ignore-ctime", no_argument, NULL, OPT_IGNORE_CTIME },
+		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ NULL, 0, NULL, 0 },
 	};
 	backup_ctx ctx = { g, now_seconds() };
@@ -230,6 +262,7 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 	char hostbuf[256];
 	source *src = NULL;
 	int c, force = 0, one_fs = 0, with_atime = 0, have_parent = 0, rc = CLI_EXIT_FATAL, r;
+	unsigned threads = 0, change_ignore = 0;
 
 	memset(&st, 0, sizeof(st));
 	memset(&rs, 0, sizeof(rs));
@@ -264,6 +297,20 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 			break;
 		case OPT_WITH_ATIME:
 			with_atime = 1;
+			break;
+		case OPT_IGNORE_INODE:
+			/* as restic 0.14: an inode that changes (FUSE, restored
+			 * copies) comes with a new ctime, so that is ignored too */
+			change_ignore |= ARCHIVER_IGNORE_INODE | ARCHIVER_IGNORE_CTIME;
+			break;
+		case OPT_IGNORE_CTIME:
+			change_ignore |= ARCHIVER_IGNORE_CTIME;
+			break;
+		case OPT_THREADS:
+			if (parse_threads(&threads, optarg) < 0) {
+				cli_error("invalid --threads '%s': want a number from 1 to 256", optarg);
+				goto out;
+			}
 			break;
 		default:
 			fputs(cmd_backup_usage, stderr);
@@ -326,6 +373,8 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 
 	ao.parent_tree = have_parent ? &parent.tree : NULL;
 	ao.force = force;
+	ao.change_ignore = change_ignore;
+	ao.threads = threads;
 	ao.interrupted = is_interrupted;
 	ao.progress = show_progress;
 	ao.report = report;
