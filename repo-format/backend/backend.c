@@ -2,7 +2,8 @@
  * location string into a concrete backend, and the dispatch functions that
  * check their arguments once and call through the backend's const ops table.
  *
- * Location strings: "local:PATH" or a plain PATH open the folder backend.
+ * Location strings: "local:PATH" or a plain PATH open the folder backend;
+ * "s3:..." the S3 backend (s3.c) inside the retry wrapper (retry.c).
  * A prefix that looks like a URL scheme ("s3:", "rest:", "sftp:", ...) names
  * a backend; the ones restic knows but cairn does not implement yet answer
  * CAIRN_EUNSUPPORTED, as do unknown schemes ("local:./a:b" reaches a folder
@@ -44,6 +45,13 @@ static size_t scheme_length(const char *s)
 
 int cairn_backend_open(cairn_backend **out, const char *location, int must_exist)
 {
+	return cairn_backend_open_ex(out, location, must_exist, NULL);
+}
+
+int cairn_backend_open_ex(cairn_backend **out, const char *location, int must_exist,
+	const cairn_backend_options *opts)
+{
+	cairn_backend *inner = NULL;
 	size_t n;
 
 	if (!out || !location)
@@ -51,6 +59,12 @@ int cairn_backend_open(cairn_backend **out, const char *location, int must_exist
 	*out = NULL;
 	if (location[0] == '\0')
 		return cairn_error_set(CAIRN_EINVAL, "empty repository location");
+	CAIRN_TRY(cairn_backend_options_check(opts, NULL, NULL));
+	if (strncmp(location, "s3:", 3) == 0) {
+		/* network backends come wrapped in the retry layer */
+		CAIRN_TRY(cairn_backend_s3_open(&inner, location + 3, must_exist, opts));
+		return cairn_backend_retry_open(out, inner, NULL);
+	}
 	if (strncmp(location, "local:", 6) == 0) {
 		if (location[6] == '\0')
 			return cairn_error_set(CAIRN_EINVAL, "repository location 'local:' has no path");

@@ -63,7 +63,7 @@ static void skip_space(xml_parser *x)
 		x->p++;
 }
 
-/* Read a name at p; *name/*len receive it.  Returns 0 or an error. */
+/* Read a name at p; *name and *len receive it.  Returns 0 or an error. */
 static int read_name(xml_parser *x, const char **name, size_t *len)
 {
 	const char *s = x->p;
