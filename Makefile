@@ -118,3 +118,26 @@ build/fuzz/make_seeds: tests/fuzz/make_seeds.c build/fuzz/libcairn.a
 	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -o $@ $< build/fuzz/libcairn.a $(LDLIBS)
 
 -include $(FUZZ_LIB_OBJS:.o=.d)
+
+# Benchmarks (issue 3 item 7; bench/README.md): cairn beside restic and borg
+# on generated corpora, same run, one table per scenario, bench/out/results.json.
+# Not part of `make test` or CI.  bench-quick: under 2 minutes once the corpora
+# and the 2,000,000-blob repository are generated (the first run adds about
+# 30 s); bench: about 15-30 minutes.  Data under $(BENCH_DIR) (/tmp/cairn-bench).
+.PHONY: bench bench-quick bench-deps
+BENCH_BINS := build/bench/gencorpus build/bench/fill_repo
+build/bench/gencorpus: bench/gencorpus.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(shell pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto) -lm
+build/bench/fill_repo: bench/fill_repo.c build/libcairn.a
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< build/libcairn.a $(LDLIBS)
+bench: cairn $(BENCH_BINS)
+	@bench/run.sh full
+bench-quick: cairn $(BENCH_BINS)
+	@bench/run.sh quick
+# borg and GNU time for the benchmarks, beside `make deps` (run as root).
+bench-deps:
+	@if [ "$$(id -u)" != 0 ]; then echo "make bench-deps: run as root (apt-get)" >&2; exit 1; fi
+	DEBIAN_FRONTEND=noninteractive apt-get update -q
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends borgbackup time restic python3
