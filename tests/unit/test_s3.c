@@ -15,6 +15,7 @@
 #include <cairn/backend.h>
 #include <cairn/error.h>
 #include <cairn/id.h>
+#include <cairn/log.h>
 #include <cairn/sys/backend.h>
 #include <cairn/sys/s3.h>
 #include <cairn/sys/xml.h>
@@ -439,8 +440,94 @@ static void test_open_refusals(void)
 	unsetenv("AWS_SHARED_CREDENTIALS_FILE");
 	if (ak)
 		setenv("AWS_ACCESS_KEY_ID", ak, 1);
+	else
+		unsetenv("AWS_ACCESS_KEY_ID");
 	if (sk)
 		setenv("AWS_SECRET_ACCESS_KEY", sk, 1);
+	else
+		unsetenv("AWS_SECRET_ACCESS_KEY");
+	free(ak);
+	free(sk);
+}
+
+/* Where requests would go, from the backend's debug record at open (no
+ * request is made). */
+static char last_log[1024];
+
+static void capture_log(cairn_log_level level, const char *component, const char *message,
+	void *payload)
+{
+	(void)level; (void)payload;
+	if (strcmp(component, "s3") == 0)
+		snprintf(last_log, sizeof(last_log), "%s", message);
+}
+
+static void test_open_forms(void)
+{
+	static const struct {
+		const char *spec, *region_env, *lookup, *location, *log;
+	} cases[] = {
+		{ "mybucket/some/prefix", NULL, NULL, "s3:https://s3.amazonaws.com/mybucket/some/prefix",
+		  "region us-east-1, virtual-hosted-style requests to https://mybucket.s3.amazonaws.com," },
+		{ "mybucket", "eu-west-1", NULL, "s3:https://s3.eu-west-1.amazonaws.com/mybucket",
+		  "region eu-west-1, virtual-hosted-style requests to https://mybucket.s3.eu-west-1.amazonaws.com," },
+		{ "s3.amazonaws.com/my.dotted.bucket/p", NULL, NULL,
+		  "s3:https://s3.amazonaws.com/my.dotted.bucket/p",
+		  "region us-east-1, path-style requests to https://s3.amazonaws.com," },
+		{ "https://s3.ap-south-1.amazonaws.com/b-1/x", "us-east-2", NULL,
+		  "s3:https://s3.ap-south-1.amazonaws.com/b-1/x",
+		  "region ap-south-1, virtual-hosted-style requests to https://b-1.s3.ap-south-1.amazonaws.com," },
+		{ "https://s3.amazonaws.com/bucket1", NULL, "s3.bucket-lookup=path",
+		  "s3:https://s3.amazonaws.com/bucket1", "region us-east-1, path-style requests to https://s3.amazonaws.com," },
+		{ "http://minio.example:9000/bucket1/r", NULL, NULL, "s3:http://minio.example:9000/bucket1/r",
+		  "region us-east-1, path-style requests to http://minio.example:9000," },
+		{ "http://minio.example:9000/bucket1/r", "cn-north-1", "s3.bucket-lookup=dns",
+		  "s3:http://minio.example:9000/bucket1/r",
+		  "region cn-north-1, virtual-hosted-style requests to http://bucket1.minio.example:9000," },
+		{ "cnbucket", "cn-north-1", NULL, "s3:https://s3.cn-north-1.amazonaws.com.cn/cnbucket",
+		  "virtual-hosted-style requests to https://cnbucket.s3.cn-north-1.amazonaws.com.cn," },
+	};
+	char *saved = getenv("AWS_DEFAULT_REGION") ? strdup(getenv("AWS_DEFAULT_REGION")) : NULL;
+	char *ak = getenv("AWS_ACCESS_KEY_ID") ? strdup(getenv("AWS_ACCESS_KEY_ID")) : NULL;
+	char *sk = getenv("AWS_SECRET_ACCESS_KEY") ? strdup(getenv("AWS_SECRET_ACCESS_KEY")) : NULL;
+
+	setenv("AWS_ACCESS_KEY_ID", "AK", 1);
+	setenv("AWS_SECRET_ACCESS_KEY", "topsecret", 1);
+	unsetenv("AWS_REGION");
+	cairn_log_set(CAIRN_LOG_DEBUG, capture_log, NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cairn_backend *be = NULL;
+		const char *opt[1] = { cases[i].lookup };
+		cairn_backend_options o = { opt, cases[i].lookup ? 1 : 0, NULL, 0, NULL };
+		if (cases[i].region_env)
+			setenv("AWS_DEFAULT_REGION", cases[i].region_env, 1);
+		else
+			unsetenv("AWS_DEFAULT_REGION");
+		last_log[0] = '\0';
+		CHECK_OK(cairn_backend_s3_open(&be, cases[i].spec, 0, &o));
+		if (!be)
+			continue;
+		CHECK_STR(cairn_backend_location(be), cases[i].location);
+		if (!strstr(last_log, cases[i].log)) {
+			fprintf(stderr, "%s: log '%s' lacks '%s'\n", cases[i].spec, last_log, cases[i].log);
+			CHECK(0);
+		}
+		cairn_backend_free(be);
+	}
+	cairn_log_set(CAIRN_LOG_WARN, NULL, NULL);
+	if (saved)
+		setenv("AWS_DEFAULT_REGION", saved, 1);
+	else
+		unsetenv("AWS_DEFAULT_REGION");
+	free(saved);
+	if (ak)
+		setenv("AWS_ACCESS_KEY_ID", ak, 1);
+	else
+		unsetenv("AWS_ACCESS_KEY_ID");
+	if (sk)
+		setenv("AWS_SECRET_ACCESS_KEY", sk, 1);
+	else
+		unsetenv("AWS_SECRET_ACCESS_KEY");
 	free(ak);
 	free(sk);
 }
@@ -729,5 +816,5 @@ static void test_server_wrong_secret(void)
 
 UNIT_MAIN(test_locations, test_region_from_host, test_credentials_file, test_xml_reader,
 	test_xml_limits, test_list_answers, test_error_answers, test_mutations, test_options,
-	test_open_refusals, test_server_many_objects, test_server_multipart,
+	test_open_refusals, test_open_forms, test_server_many_objects, test_server_multipart,
 	test_server_virtual_hosted, test_server_wrong_secret)
