@@ -20,7 +20,7 @@ UNIT_BINS  := $(UNIT_SRCS:tests/unit/%.c=build/unit/%)
 SAN_LIB_OBJS := $(LIB_SRCS:%.c=build-san/%.o)
 SAN_UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build-san/unit/%)
 
-.PHONY: all deps test unit unit-san integration demo bench-rss clean
+.PHONY: all deps test unit unit-san integration demo bench-rss bench-s3 clean
 all: cairn
 
 build/%.o: %.c
@@ -69,6 +69,14 @@ deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get)" >&2; exit 1; fi
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $(DEB_PKGS)
+	@# node + npm run the tests' S3 server (s3rver, tests/infra).  A node from
+	@# nodesource conflicts with Debian's npm: install Debian's only when absent.
+	@if ! command -v node >/dev/null 2>&1; then \
+		echo "DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm; \
+	elif ! command -v npm >/dev/null 2>&1; then \
+		echo "make deps: node is installed but npm is not: install npm from node's own source" >&2; \
+	fi
 
 # The main job, end to end: build, init a local repository under ./demo,
 # back up a sample folder twice, list, restore the latest, compare.
@@ -80,6 +88,11 @@ demo:
 # Peak RSS of a backup of one 4 GiB file, cairn beside restic (issue #2 point 7).
 bench-rss: cairn
 	@bench/backup_rss.sh $(BENCH_SIZE_MIB)
+
+# A backup to S3 (s3rver with strict SigV4 on 127.0.0.1) beside the same
+# backup to a local folder, about 500 MB of mixed data (issue #4 point 3).
+bench-s3: cairn build/bench/gencorpus
+	@bench/s3_vs_local.sh $(BENCH_S3_MIB)
 
 clean:
 	rm -rf build build-san cairn
