@@ -326,7 +326,8 @@ int rp_finalize(rp_plan *p)
 	order_key *keys = NULL;
 	int r = 0;
 
-	qsort(p->uses, p->n_uses, sizeof(*p->uses), cmp_use);
+	if (p->n_uses)
+		qsort(p->uses, p->n_uses, sizeof(*p->uses), cmp_use);
 	for (size_t i = 0; i < p->n_uses; ) {
 		size_t j = i;
 		while (j < p->n_uses && p->uses[j].blob == p->uses[i].blob)
