@@ -233,7 +233,7 @@ static int start_element(xml_parser *x)
 {
 	const char *name;
 	size_t len, at;
-	int self_closing;
+	int self_closing = 0;
 
 	x->p++; /* '<' */
 	CAIRN_TRY(read_name(x, &name, &len));
