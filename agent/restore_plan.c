@@ -147,6 +147,7 @@ int rp_add_file(uint32_t *idx_out, rp_plan *p, uint32_t dir, const char *name, u
 	f->name = name_off;
 	f->state = RP_FILE_PENDING;
 	atomic_init(&f->remaining, 0);
+	f->first_use = (uint32_t)p->n_uses;
 	atomic_init(&f->failed, 0);
 	atomic_init(&f->created, 0);
 	*idx_out = (uint32_t)p->n_files++;
@@ -263,6 +264,7 @@ int rp_add_use(rp_plan *p, uint32_t blob, uint32_t file, uint64_t off)
 	p->uses[p->n_uses].file = file;
 	p->uses[p->n_uses].off = off;
 	p->n_uses++;
+	p->files[file].n_uses++;
 	atomic_fetch_add_explicit(&p->files[file].remaining, 1, memory_order_relaxed);
 	return 0;
 }
@@ -481,6 +483,28 @@ int rp_open_dir(rp_fdcache *c, const rp_plan *p, uint32_t dir)
 	if ((fd = check_identity(fd, d->dev, d->ino, S_IFDIR)) < 0)
 		return -1;
 	slot_put(c, c->dirs, RP_CACHE_DIRS, dir, fd);
+	return fd;
+}
+
+int rp_open_file_ro(rp_fdcache *c, const rp_plan *p, uint32_t file)
+{
+	const rp_file *f = &p->files[file];
+	struct stat st;
+	int dfd, fd;
+
+	if ((fd = slot_get(c, c->files, RP_CACHE_FILES, file)) >= 0)
+		return fd;
+	if ((dfd = rp_open_dir(c, p, f->dir)) < 0)
+		return -1;
+	fd = openat(dfd, rp_str(p, f->name), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		errno = EINVAL; /* not a regular file */
+		return -1;
+	}
+	slot_put(c, c->files, RP_CACHE_FILES, file, fd);
 	return fd;
 }
 

@@ -45,7 +45,8 @@ typedef struct rp_file {
 	uint32_t dir, name;         /* dir index, arena offset of the name */
 	int state;                  /* RP_FILE_*: set by the thread that finishes it */
 	atomic_int created;         /* 0 not yet, 1 created, -1 could not be (reported) */
-	atomic_uint remaining;      /* uses not yet handled; 0 = complete */
+	atomic_uint remaining;      /* uses (verify: units) not yet handled; 0 = complete */
+	uint32_t first_use, n_uses; /* its uses, contiguous in walk order until rp_finalize */
 	atomic_int failed;          /* the first thread to set it reports */
 } rp_file;
 
@@ -157,6 +158,10 @@ int rp_fdcache_close_file(rp_fdcache *c, uint32_t file);
  * O_DIRECTORY | O_NOFOLLOW, its identity checked against what the walk
  * recorded.  -1 with errno set; errno ESTALE means "replaced since". */
 int rp_open_dir(rp_fdcache *c, const rp_plan *p, uint32_t dir);
+/* An O_RDONLY fd for a file of the plan (for --verify: the file need not
+ * be one this process created, but must be a regular file reached without
+ * following a symlink).  Borrowed from the cache. */
+int rp_open_file_ro(rp_fdcache *c, const rp_plan *p, uint32_t file);
 /* An O_WRONLY fd for a planned file that has been created, same rules
  * (the file must still be the inode its creator made).  Borrowed from the
  * cache. */

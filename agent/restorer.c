@@ -65,6 +65,7 @@
 #include "restore_exec.h"
 #include "restore_fs.h"
 #include "restore_plan.h"
+#include "restore_verify.h"
 #include "tree_walk.h"
 
 /* ---- restic filter patterns ---- */
@@ -334,7 +335,6 @@ typedef struct restorer {
 	hl_map links;
 	cairn_blob_location *locs;  /* scratch: one file's blob locations */
 	size_t cap_locs;
-	cairn_buf blob;             /* --verify: one blob read back */
 	cairn_buf path;             /* scratch path */
 } restorer;
 
@@ -888,74 +888,58 @@ static int restore_tree_error(const char *path, const cairn_node *n, int code, v
 	return code == CAIRN_ENOMEM || code == CAIRN_ECANCELED ? code : 0;
 }
 
-/* ---- --verify: re-read restored files and hash each blob's range ---- */
+/* ---- --verify: a second walk plans every selected file's blobs, and
+ * restore_verify.c's threads re-read and hash them, batch by batch ---- */
 
-static void verify_file(restorer *r, int dirfd, const char *path, const cairn_node *n)
+/* Plan the check of one restored file against its own content list (a
+ * hard-link member is checked against its node too). */
+static int verify_plan_file(restorer *r, const char *path, const cairn_node *n)
 {
-	struct stat st;
+	cairn_index *idx = cairn_repo_index(r->repo);
+	rs_meta none;
 	uint64_t off = 0;
-	int fd = openat(dirfd, n->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	uint32_t fi;
+	int rc;
 
-	if (fd < 0) {
-		rs_report_errno(&r->c, path, "cannot open", errno);
-		return;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		rs_report(&r->c, path, "'%.*s%s' is not a regular file", TGT(r), path);
-		goto out;
-	}
-	if ((uint64_t)st.st_size != n->size) {
-		rs_report(&r->c, path, "size is %lld, want %llu", (long long)st.st_size,
-			(unsigned long long)n->size);
-		goto out;
-	}
+	memset(&none, 0, sizeof(none));
+	if ((rc = rp_add_file(&fi, &r->plan, top(r)->dir, n->name, n->size, &none)) < 0)
+		return rc;
 	for (size_t i = 0; n->size > 0 && i < n->n_content && off < n->size; i++) {
 		cairn_blob_location loc;
-		char hex[CAIRN_ID_HEX_SIZE];
-		cairn_id got;
-		size_t len, done = 0;
-
-		if (cli_interrupted())
-			goto out;
-		cairn_id_to_hex(hex, &n->content[i]);
-		if (cairn_index_lookup(&loc, cairn_repo_index(r->repo), CAIRN_BLOB_DATA, &n->content[i]) != 1) {
+		uint32_t bi;
+		if (cairn_index_lookup(&loc, idx, CAIRN_BLOB_DATA, &n->content[i]) != 1 ||
+		    (loc.length <= 32 && !loc.uncompressed_length)) {
+			char hex[CAIRN_ID_HEX_SIZE];
+			cairn_id_to_hex(hex, &n->content[i]);
 			rs_report(&r->c, path, "blob %s is not in the index", hex);
-			goto out;
+			/* checked no further: a failed file is not counted */
+			atomic_store(&r->plan.files[fi].failed, 1);
+			break;
 		}
-		len = loc.uncompressed_length ? loc.uncompressed_length : loc.length - 32;
-		if (off + len > n->size)
-			break; /* content longer than size: restore truncated it, nothing to hash */
-		cairn_buf_clear(&r->blob);
-		if (cairn_buf_reserve(&r->blob, len) < 0) {
-			rs_report(&r->c, path, "out of memory");
-			goto out;
-		}
-		while (done < len) {
-			ssize_t got_n = pread(fd, r->blob.data + done, len - done, (off_t)(off + done));
-			if (got_n < 0 && errno == EINTR)
-				continue;
-			if (got_n <= 0) {
-				rs_report_errno(&r->c, path, "cannot read", got_n < 0 ? errno : EIO);
-				goto out;
-			}
-			done += (size_t)got_n;
-		}
-		cairn_sha256(&got, r->blob.data, len);
-		if (!cairn_id_equal(&got, &n->content[i])) {
-			rs_report(&r->c, path, "content at offset %llu does not match blob %s",
-				(unsigned long long)off, hex);
-			goto out;
-		}
-		off += len;
+		if ((rc = rp_add_blob(&bi, &r->plan, &n->content[i], &loc)) < 0 ||
+		    (rc = rp_add_use(&r->plan, bi, fi, off)) < 0)
+			return rc;
+		off += loc.uncompressed_length ? loc.uncompressed_length : loc.length - 32;
 	}
-	rs_add(&r->c.st->files_verified, 1);
-out:
-	close(fd);
+	return 0;
+}
+
+/* Verify the planned files, then start the next batch. */
+static int run_verify_batch(restorer *r)
+{
+	int rc = 0;
+	if (r->plan.n_files)
+		rc = rv_run(&r->c, &r->plan, r->xo.threads);
+	rp_reset(&r->plan);
+	if (rc == 0)
+		rc = plan_stack_dirs(r);
+	return rc;
 }
 
 static int verify_enter(const char *path, const cairn_node *n, void *payload)
 {
 	restorer *r = payload;
+	struct stat st;
 	int sel, descend, fd, rc;
 
 	if (cli_interrupted())
@@ -964,9 +948,9 @@ static int verify_enter(const char *path, const cairn_node *n, void *payload)
 		return TW_SKIP; /* already reported */
 	select_node(r, path, n, &sel, &descend);
 	if (n->type == CAIRN_NODE_FILE) {
-		if (sel)
-			verify_file(r, top(r)->fd, path, n);
-		rs_progress(&r->c);
+		if (sel && ((rc = verify_plan_file(r, path, n)) < 0 ||
+		    (rp_bytes(&r->plan) >= r->plan_limit && (rc = run_verify_batch(r)) < 0)))
+			return rc;
 		return TW_SKIP;
 	}
 	if (!descend)
@@ -977,11 +961,17 @@ static int verify_enter(const char *path, const cairn_node *n, void *payload)
 			rs_report_errno(&r->c, path, "cannot open directory", errno);
 		return TW_SKIP;
 	}
-	if ((rc = push_frame(r, fd, 0, 0, NULL, 0, 0)) < 0) {
+	if (fstat(fd, &st) < 0) {
+		rs_report_errno(&r->c, path, "cannot stat", errno);
+		close(fd);
+		return TW_SKIP;
+	}
+	if ((rc = push_frame(r, fd, 0, 0, path, (uint64_t)st.st_dev, (uint64_t)st.st_ino)) < 0) {
 		close(fd);
 		return rc;
 	}
-	return TW_DESCEND;
+	return rp_add_dir(&top(r)->dir, &r->plan, r->stack[r->depth - 2].dir, path, fd,
+		(uint64_t)st.st_dev, (uint64_t)st.st_ino);
 }
 
 static int verify_leave(const char *path, const cairn_node *n, void *payload)
@@ -1082,9 +1072,11 @@ int restorer_run(restorer_stats *stats, cairn_repo *repo, const cairn_id *tree,
 		rc = tw_walk(repo, tree, "/", &vv);
 		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_ECORRUPT || rc == CAIRN_EIO)
 			rc = 0; /* reported by the restore pass */
+		if (rc == 0)
+			rc = run_verify_batch(&r);
 	}
 out:
-	if (rc < 0 && ctx_ok)
+	if (rc < 0 && ctx_ok && !r.c.phase_verify)
 		rx_remove_pending(&r.c, &r.plan); /* a stopped walk: nothing half-made stays */
 	cli_progress_done(g);
 	if (root_fd >= 0)
@@ -1094,7 +1086,6 @@ out:
 	free(r.stack);
 	free(r.locs);
 	rp_release(&r.plan);
-	cairn_buf_release(&r.blob);
 	cairn_buf_release(&r.path);
 	hl_release(&r.links);
 	if (ctx_ok)
