@@ -12,7 +12,7 @@
 #     most their size, and strace sees each pack file opened by exactly one
 #     thread, as many times as there were pack_loads;
 #  3. a plan cut into many small batches (CAIRN_RESTORE_PLAN_LIMIT) gives
-#     the same tree, hard links across batches included;
+#     the same tree, and --verify in batches checks every file;
 #  4. with one file per batch, members of hard-link groups are linked to
 #     first members finished in earlier batches;
 #  5. --verify with 4 threads checks every file;
@@ -153,11 +153,13 @@ tree_equal "$T/out1" "$T/out4"
 	fail "hard-link groups not kept apart"
 [ "$(stat -c %b "$T/out4/src/sparse")" -lt 4096 ] || fail "the sparse file was filled in"
 
-step "a plan cut into many batches"
+step "a plan cut into many batches, and --verify in batches too"
 summary=$(CAIRN_RESTORE_PLAN_LIMIT=20000 cairn -r "$repo" --json restore latest --target "$T/batched" \
-	--threads 3) || fail "restore in batches"
+	--threads 3 --verify) || fail "restore in batches"
 echo "$summary"
 check_summary "$summary" 10
+python3 -c 'import json, sys; s = json.loads(sys.argv[1].strip().splitlines()[-1]); assert s["files_verified"] == s["total_files"], s' \
+	"$summary" || fail "--verify in batches did not check every file"
 tree_equal "$src" "$T/batched/src"
 
 step "each file in a batch of its own: hard links to members of earlier batches"
