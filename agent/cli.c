@@ -269,7 +269,7 @@ int cli_repo_open(cli_repo *out, const cli_globals *g, enum cli_lock_mode lock, 
 		cli_error("no repository given: use -r or set CAIRN_REPOSITORY");
 		return CLI_EXIT_FATAL;
 	}
-	if ((r = cairn_backend_open(&out->backend, g->repo, 1)) < 0)
+	if ((r = cairn_backend_open_ex(&out->backend, g->repo, 1, &g->backend)) < 0)
 		return cli_fail("cannot open repository");
 	if ((r = cli_read_password(&password, g, 0)) < 0) {
 		cli_fail("cannot read the password");

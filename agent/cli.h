@@ -26,6 +26,8 @@ typedef struct cli_globals {
 	int no_lock;               /* --no-lock */
 	int progress;              /* progress line on stderr: a terminal and not quiet/json */
 	double retry_timeout;      /* --retry-timeout in seconds: how long one storage operation is retried */
+	cairn_backend_options backend; /* -o, --cacert, --insecure-tls, --s3-credentials-file */
+	const char *backend_option_list[32]; /* the -o values (backend.extended points here) */
 } cli_globals;
 
 /* An open repository with what the command asked for. */

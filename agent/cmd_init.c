@@ -52,7 +52,7 @@ int cmd_init(const cli_globals *g, int argc, char **argv)
 		cli_error("no repository given: use -r or set CAIRN_REPOSITORY");
 		return CLI_EXIT_FATAL;
 	}
-	if (cairn_backend_open(&be, g->repo, 0) < 0) {
+	if (cairn_backend_open_ex(&be, g->repo, 0, &g->backend) < 0) {
 		rc = cli_fail("cannot open '%s'", g->repo);
 		goto out;
 	}

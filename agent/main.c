@@ -46,6 +46,15 @@ static const char global_usage[] =
 	"      --no-lock            do not lock the repository (read-only commands)\n"
 	"      --retry-timeout D    retry failed storage requests for at most D (e.g. 90s, 10m;\n"
 	"                           default 10m; 0 = no retries; s3: and rest: only)\n"
+	"  -o, --option KEY=VALUE   backend option, repeatable: s3.connections=N (default 5),\n"
+	"                           s3.region=R, s3.bucket-lookup=auto|dns|path,\n"
+	"                           s3.multipart-threshold=SIZE, s3.part-size=SIZE,\n"
+	"                           s3.stall-timeout=SECONDS\n"
+	"      --cacert FILE        trust the CA certificates in FILE (PEM) for TLS\n"
+	"      --insecure-tls       do not verify TLS certificates (only for tests)\n"
+	"      --s3-credentials-file F  AWS credentials file (else $AWS_ACCESS_KEY_ID and\n"
+	"                           $AWS_SECRET_ACCESS_KEY, $AWS_SHARED_CREDENTIALS_FILE,\n"
+	"                           ~/.aws/credentials; profile $AWS_PROFILE)\n"
 	"      --json               machine-readable output\n"
 	"  -q, --quiet              only errors\n"
 	"  -v, --verbose            more output (repeatable)\n"
@@ -131,6 +140,34 @@ static int parse_global(cli_globals *g, int argc, char **argv, int *i)
 		g->password_file = v;
 		return 1;
 	}
+	if (IS("-o") || IS("--option")) {
+		size_t max = sizeof(g->backend_option_list) / sizeof(g->backend_option_list[0]);
+		if (!(v = option_value(argc, argv, i, attached)))
+			goto missing;
+		if (!strchr(v, '=') || v[0] == '=') {
+			cli_error("invalid option '%s': want key=value (e.g. s3.connections=8)", v);
+			return -1;
+		}
+		if (g->backend.n_extended >= max) {
+			cli_error("too many -o options (at most %zu)", max);
+			return -1;
+		}
+		g->backend_option_list[g->backend.n_extended++] = v;
+		g->backend.extended = g->backend_option_list;
+		return 1;
+	}
+	if (IS("--cacert")) {
+		if (!(v = option_value(argc, argv, i, attached)))
+			goto missing;
+		g->backend.cacert = v;
+		return 1;
+	}
+	if (IS("--s3-credentials-file")) {
+		if (!(v = option_value(argc, argv, i, attached)))
+			goto missing;
+		g->backend.s3_credentials_file = v;
+		return 1;
+	}
 	if (IS("--cache-dir")) {
 		if (!(v = option_value(argc, argv, i, attached)))
 			goto missing;
@@ -175,6 +212,7 @@ static int parse_global(cli_globals *g, int argc, char **argv, int *i)
 	if (IS("-v") || IS("--verbose")) { g->verbose++; return 1; }
 	if (IS("-vv")) { g->verbose += 2; return 1; }
 	if (IS("--no-lock")) { g->no_lock = 1; return 1; }
+	if (IS("--insecure-tls")) { g->backend.insecure_tls = 1; return 1; }
 	if (IS("--no-cache")) { return 1; }
 #undef IS
 	return 0;
