@@ -3,7 +3,8 @@
  * check their arguments once and call through the backend's const ops table.
  *
  * Location strings: "local:PATH" or a plain PATH open the folder backend;
- * "s3:..." the S3 backend (s3.c) inside the retry wrapper (retry.c).
+ * "s3:..." the S3 backend (s3.c) and "rest:..." the REST backend (rest.c),
+ * each inside the retry wrapper (retry.c).
  * A prefix that looks like a URL scheme ("s3:", "rest:", "sftp:", ...) names
  * a backend; the ones restic knows but cairn does not implement yet answer
  * CAIRN_EUNSUPPORTED, as do unknown schemes ("local:./a:b" reaches a folder
@@ -21,6 +22,7 @@
 
 #include <cairn/id.h>
 #include <cairn/sys/backend.h>
+#include <cairn/sys/rest.h>
 
 /* Schemes restic accepts; named in the "not supported yet" message. */
 static const char *const known_schemes[] = {
@@ -63,6 +65,10 @@ int cairn_backend_open_ex(cairn_backend **out, const char *location, int must_ex
 	if (strncmp(location, "s3:", 3) == 0) {
 		/* network backends come wrapped in the retry layer */
 		CAIRN_TRY(cairn_backend_s3_open(&inner, location + 3, must_exist, opts));
+		return cairn_backend_retry_open(out, inner, NULL);
+	}
+	if (strncmp(location, "rest:", 5) == 0) {
+		CAIRN_TRY(cairn_backend_rest_open(&inner, location + 5, must_exist, opts));
 		return cairn_backend_retry_open(out, inner, NULL);
 	}
 	if (strncmp(location, "local:", 6) == 0) {
