@@ -63,8 +63,9 @@ integration: cairn
 	@tests/cli/run.sh
 
 # Debian packages for building, testing and benchmarking (run as root).
+# rclone serves restic's REST protocol to the tests (rclone serve restic).
 DEB_PKGS := build-essential pkg-config libssl-dev libzstd-dev libjansson-dev libxxhash-dev \
-	liblmdb-dev libcurl4-openssl-dev restic attr acl zstd python3 curl
+	liblmdb-dev libcurl4-openssl-dev restic attr acl zstd python3 curl rclone
 deps:
 	@if [ "$$(id -u)" != 0 ]; then echo "make deps: run as root (apt-get)" >&2; exit 1; fi
 	DEBIAN_FRONTEND=noninteractive apt-get update -q
