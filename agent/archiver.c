@@ -25,11 +25,15 @@
  * as an urgent job: the reader takes a spare chunk buffer, moves the bytes
  * already read past the cut into it and goes on cutting, while the job owns
  * the full buffer until the chunk is stored and then returns it to the
- * spares.  There are `threads` spare buffers (none with one thread), so a
- * big file keeps every core busy and at most 2 x threads chunk buffers
- * (8 MiB each, CAIRN_CHUNKER_MAX_SIZE) exist; when no spare is free, or the
- * urgent queue is full, the reader stores the chunk itself.  No chunk byte
- * is copied by the archiver except the tail of the last read after a cut.
+ * spares.  There are threads - 1 spare buffers (one per other worker; none
+ * with one thread), so a big file keeps every core busy and at most
+ * 2 x threads - 1 chunk buffers exist; when no spare is free, or the urgent
+ * queue is full, the reader stores the chunk itself.  No chunk byte is
+ * copied by the archiver except the tail of the last read after a cut.
+ * Chunk buffers are mappings of CAIRN_CHUNKER_MAX_SIZE (8 MiB) whose pages
+ * are only resident once touched; a buffer that held more than BUF_KEEP
+ * bytes gives the pages beyond that back when it returns to the spares or
+ * its reader finishes a file, so idle buffers cost at most BUF_KEEP.
  *
  * Completion.  Each directory being archived has a dir_state holding its
  * listing (entries, which become the tree's nodes) and a reference count:
@@ -74,6 +78,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -85,6 +90,7 @@
 #define CHUNK_MIN ((size_t)CAIRN_CHUNKER_MIN_SIZE)
 #define READ_STEP ((size_t)256 << 10)   /* reads after a chunk's first MinSize bytes */
 #define HANDOFF_MIN ((size_t)64 << 10)  /* smaller chunks are stored by their reader */
+#define BUF_KEEP ((size_t)2 << 20)      /* resident bytes an idle chunk buffer keeps */
 #define BATCH_FILES 32
 #define BATCH_BYTES ((uint64_t)1 << 20)
 #define QUEUE_PER_THREAD 2
@@ -121,6 +127,7 @@ typedef struct job {
 		} files;
 		struct {
 			unsigned char *buf;  /* owned by the job: a chunk buffer, back to the spares */
+			size_t used;         /* bytes of buf ever written (for buf_trim) */
 			size_t len;
 			cairn_id id;
 			file_ref f;          /* the file it belongs to (reference held, for messages) */
@@ -130,6 +137,7 @@ typedef struct job {
 
 typedef struct wctx {
 	unsigned char *buf;     /* the current chunk buffer (CHUNK_MAX), NULL until needed */
+	size_t used;            /* bytes of buf written since it was last trimmed */
 	cairn_buf scratch;      /* tree encoding, parent tree loading */
 } wctx;
 
@@ -234,6 +242,29 @@ static void add_bytes(archiver *a, int64_t delta, const char *path)
 
 /* --- chunk buffers ------------------------------------------------------- */
 
+/* A chunk buffer of CHUNK_MAX bytes (pages resident once touched), or NULL. */
+static unsigned char *buf_new(void)
+{
+	void *p = mmap(NULL, CHUNK_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* NULL is a no-op. */
+static void buf_free(unsigned char *b)
+{
+	if (b)
+		munmap(b, CHUNK_MAX);
+}
+
+/* Give the pages beyond BUF_KEEP of a buffer whose first `used` bytes were
+ * written back to the system (they read as zeros afterwards, which no one
+ * relies on: a buffer is always written before it is read). */
+static void buf_trim(unsigned char *b, size_t used)
+{
+	if (used > BUF_KEEP)
+		madvise(b + BUF_KEEP, used - BUF_KEEP, MADV_DONTNEED);
+}
+
 /* A spare chunk buffer (made on demand, up to spare_max), or NULL when none
  * is free.  The caller owns it until put_spare. */
 static unsigned char *take_spare(archiver *a)
@@ -243,16 +274,17 @@ static unsigned char *take_spare(archiver *a)
 	pthread_mutex_lock(&a->spare_mu);
 	if (a->n_spare)
 		b = a->spare[--a->n_spare];
-	else if (a->n_spare_made < a->spare_max && (b = malloc(CHUNK_MAX)))
+	else if (a->n_spare_made < a->spare_max && (b = buf_new()))
 		a->n_spare_made++;
 	pthread_mutex_unlock(&a->spare_mu);
 	return b;
 }
 
-/* Give a chunk buffer back (there is always room: spare holds spare_max
- * plus one per thread). */
-static void put_spare(archiver *a, unsigned char *b)
+/* Give a chunk buffer whose first `used` bytes were written back (there is
+ * always room: spare holds spare_max plus one per thread). */
+static void put_spare(archiver *a, unsigned char *b, size_t used)
 {
+	buf_trim(b, used);
 	pthread_mutex_lock(&a->spare_mu);
 	a->spare[a->n_spare++] = b;
 	pthread_mutex_unlock(&a->spare_mu);
@@ -385,20 +417,23 @@ static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_
 		memset(&j, 0, sizeof(j));
 		j.kind = JOB_BLOB;
 		j.u.blob.buf = w->buf;
+		j.u.blob.used = w->used;
 		j.u.blob.len = len;
 		j.u.blob.id = id;
 		j.u.blob.f = *f;
 		atomic_fetch_add(&f->dir->refs, 1);
 		if (cairn_pool_submit(a->pool, &j, CAIRN_POOL_URGENT | CAIRN_POOL_TRY) == 0) {
 			w->buf = nb;
+			w->used = rest;
 			return 0;
 		}
 		/* urgent queue full: store it here; never the last reference,
 		 * the reader's file holds one */
 		atomic_fetch_sub(&f->dir->refs, 1);
 		r = store_chunk(a, w->buf, len, &id, f);
-		put_spare(a, w->buf);
+		put_spare(a, w->buf, w->used);
 		w->buf = nb;
+		w->used = rest;
 		return r;
 	}
 	r = store_chunk(a, w->buf, len, &id, f);
@@ -419,7 +454,7 @@ static int save_file(archiver *a, wctx *w, const file_ref *f)
 	uint64_t total = 0;
 	int r;
 
-	if (!w->buf && !(w->buf = malloc(CHUNK_MAX)))
+	if (!w->buf && !(w->buf = buf_new()))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory for a chunk buffer");
 	if ((r = source_open(a->src, e, &rd)) < 0) {
 		source_report(a->src, 1, e->path, "%s", cairn_error_message());
@@ -446,6 +481,8 @@ static int save_file(archiver *a, wctx *w, const file_ref *f)
 			break;
 		len += (size_t)got;
 		total += (uint64_t)got;
+		if (len > w->used)
+			w->used = len;
 		add_bytes(a, got, e->path);
 		while (scanned < len) {
 			size_t rest = len - scanned;
@@ -478,6 +515,9 @@ static int save_file(archiver *a, wctx *w, const file_ref *f)
 	r = 1;
 out:
 	source_reader_close(rd);
+	buf_trim(w->buf, w->used);
+	if (w->used > BUF_KEEP)
+		w->used = BUF_KEEP;
 	if (r <= 0) {
 		/* the node is not stored: bytes read so far are not "processed" */
 		if (total)
@@ -514,7 +554,7 @@ static void run_job(void *jp, unsigned worker, void *payload)
 		if (!atomic_load(&a->stop) &&
 			(r = store_chunk(a, j->u.blob.buf, j->u.blob.len, &j->u.blob.id, &j->u.blob.f)) < 0)
 			set_fatal(a, r);
-		put_spare(a, j->u.blob.buf);
+		put_spare(a, j->u.blob.buf, j->u.blob.used);
 		dir_unref(a, j->u.blob.f.dir, &w->scratch);
 	}
 }
@@ -708,7 +748,7 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 	a.threads = opts->threads ? opts->threads : default_threads();
 	if (a.threads > THREADS_MAX)
 		a.threads = THREADS_MAX;
-	a.spare_max = a.threads > 1 ? a.threads : 0;
+	a.spare_max = a.threads - 1;
 	a.batch.kind = JOB_FILES;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.spare_mu, NULL);
@@ -751,12 +791,12 @@ out:
 	src->report_payload = saved_payload;
 	if (a.w)
 		for (unsigned i = 0; i <= a.threads; i++) {
-			free(a.w[i].buf);
+			buf_free(a.w[i].buf);
 			cairn_buf_release(&a.w[i].scratch);
 		}
 	free(a.w);
 	for (size_t i = 0; i < a.n_spare; i++)
-		free(a.spare[i]);
+		buf_free(a.spare[i]);
 	free(a.spare);
 	free(a.fatal_msg);
 	pthread_mutex_destroy(&a.mu);
