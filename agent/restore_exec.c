@@ -211,13 +211,14 @@ static void finish_file(rx_worker *w, uint32_t fi)
 	if (!atomic_load(&f->failed)) {
 		if ((fd = file_fd(w, fi)) < 0) {
 			/* failed and reported */
-		} else if (ftruncate(fd, (off_t)f->size) < 0) {
+		} else if (!atomic_load(&f->tail_written) && ftruncate(fd, (off_t)f->size) < 0) {
 			int err = errno;
 			const char *path = file_path(w, fi);
 			fail_file(w, fi, "cannot set the size of '%.*s%s': %s", sh->c->target_len,
 				sh->c->target, path, strerror(err));
 		} else {
-			rs_metadata(sh->c, fd, -1, NULL, file_path(w, fi), CAIRN_NODE_FILE, &f->meta);
+			rs_metadata(sh->c, fd, -1, NULL, file_path(w, fi), CAIRN_NODE_FILE, &f->meta,
+				&f->have);
 			if (rp_fdcache_close_file(&w->cache, fi) < 0) {
 				int err = errno;
 				const char *path = file_path(w, fi);
@@ -257,6 +258,8 @@ static void handle_use(rx_worker *w, const rp_use *u, const unsigned char *data,
 				sh->c->target, path, strerror(err));
 		} else {
 			rs_add(&sh->c->st->bytes_written, n);
+			if (u->off + n == f->size)
+				atomic_store(&f->tail_written, 1); /* the size is right: no ftruncate */
 		}
 	}
 	if (atomic_fetch_sub_explicit(&f->remaining, 1, memory_order_acq_rel) == 1)

@@ -212,13 +212,18 @@ void rs_meta_release(rs_meta *m)
 }
 
 int rs_metadata(rs_ctx *c, int fd, int dirfd, const char *name, const char *path,
-	cairn_node_type type, const rs_meta *m)
+	cairn_node_type type, const rs_meta *m, const rs_have *have)
 {
 	struct timespec ts[2];
-	int failures = 0, rc;
+	mode_t mode = cairn_mode_to_posix(m->mode) & 07777;
+	int failures = 0, rc = 0;
 
-	rc = fd >= 0 ? fchown(fd, m->uid, m->gid)
-		: fchownat(dirfd, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW);
+	if (have && have->uid == m->uid && have->gid == m->gid)
+		; /* already so (and a chown that changes nothing need not clear setuid: none is set yet) */
+	else if (fd >= 0)
+		rc = fchown(fd, m->uid, m->gid);
+	else
+		rc = fchownat(dirfd, name, m->uid, m->gid, AT_SYMLINK_NOFOLLOW);
 	if (rc < 0 && (c->is_root || (errno != EPERM && errno != EINVAL))) {
 		rs_report_errno(c, path, "cannot change owner of", errno);
 		failures++;
@@ -249,8 +254,7 @@ int rs_metadata(rs_ctx *c, int fd, int dirfd, const char *name, const char *path
 			failures++;
 		}
 	}
-	if (type != CAIRN_NODE_SYMLINK) {
-		mode_t mode = cairn_mode_to_posix(m->mode) & 07777;
+	if (type != CAIRN_NODE_SYMLINK && !(have && have->mode == mode)) {
 		rc = fd >= 0 ? fchmod(fd, mode) : fchmodat(dirfd, name, mode, 0);
 		if (rc < 0) {
 			rs_report_errno(c, path, "cannot change mode of", errno);

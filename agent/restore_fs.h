@@ -73,13 +73,20 @@ void rs_progress(rs_ctx *c);
 int rs_meta_from_node(rs_meta *out, const cairn_node *n);
 void rs_meta_release(rs_meta *m);
 
+/* What a file is known to have (from the fstat after creating it), so
+ * that rs_metadata can skip a chown or chmod that would change nothing. */
+typedef struct rs_have {
+	uint32_t uid, gid, mode; /* mode: permission bits (07777) */
+} rs_have;
+
 /* Owner, xattrs, mode, times, in that order (chown clears setuid, so the
  * mode comes after it; user xattrs need write permission, so before it).
  * Uses fd when >= 0, else (dirfd, name) without following a symlink.
- * `type` is the node type (a symlink gets no mode).  Each failure is
- * reported; returns the number of failures. */
+ * `type` is the node type (a symlink gets no mode).  `have` (may be NULL)
+ * is what the entry has now.  Each failure is reported; returns the number
+ * of failures. */
 int rs_metadata(rs_ctx *c, int fd, int dirfd, const char *name, const char *path,
-	cairn_node_type type, const rs_meta *m);
+	cairn_node_type type, const rs_meta *m, const rs_have *have);
 
 /* Make room for a non-directory entry `name` in dirfd: nothing there, or a
  * non-directory that is removed (a symlink is removed, not followed).  A

@@ -150,6 +150,7 @@ int rp_add_file(uint32_t *idx_out, rp_plan *p, uint32_t dir, const char *name, u
 	f->first_use = (uint32_t)p->n_uses;
 	atomic_init(&f->failed, 0);
 	atomic_init(&f->created, 0);
+	atomic_init(&f->tail_written, 0);
 	*idx_out = (uint32_t)p->n_files++;
 	return 0;
 }
@@ -539,11 +540,17 @@ int rp_create_file(rp_fdcache *c, rs_ctx *ctx, rp_plan *p, uint32_t file, const 
 	*reported = 0;
 	if ((dfd = rp_open_dir(c, p, f->dir)) < 0)
 		return -1;
-	if (rs_clear_entry(ctx, dfd, rp_str(p, f->name), path) < 0) {
-		*reported = 1;
-		return -1;
-	}
+	/* Usually nothing is there: try first, clear the way only on EEXIST
+	 * (O_CREAT | O_EXCL fails on any entry, a symlink included). */
 	fd = openat(dfd, rp_str(p, f->name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0 && errno == EEXIST) {
+		if (rs_clear_entry(ctx, dfd, rp_str(p, f->name), path) < 0) {
+			*reported = 1;
+			return -1;
+		}
+		fd = openat(dfd, rp_str(p, f->name), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			0600);
+	}
 	if (fd < 0)
 		return -1;
 	if (fstat(fd, &st) < 0) {
@@ -555,6 +562,9 @@ int rp_create_file(rp_fdcache *c, rs_ctx *ctx, rp_plan *p, uint32_t file, const 
 	}
 	f->dev = (uint64_t)st.st_dev;
 	f->ino = (uint64_t)st.st_ino;
+	f->have.uid = (uint32_t)st.st_uid;
+	f->have.gid = (uint32_t)st.st_gid;
+	f->have.mode = (uint32_t)(st.st_mode & 07777);
 	slot_put(c, c->files, RP_CACHE_FILES, file, fd);
 	return fd;
 }

@@ -45,6 +45,8 @@ typedef struct rp_file {
 	uint32_t dir, name;         /* dir index, arena offset of the name */
 	int state;                  /* RP_FILE_*: set by the thread that finishes it */
 	atomic_int created;         /* 0 not yet, 1 created, -1 could not be (reported) */
+	rs_have have;               /* owner and mode it was created with (when created == 1) */
+	atomic_int tail_written;    /* its last byte was written: no ftruncate needed */
 	atomic_uint remaining;      /* uses (verify: units) not yet handled; 0 = complete */
 	uint32_t first_use, n_uses; /* its uses, contiguous in walk order until rp_finalize */
 	atomic_int failed;          /* the first thread to set it reports */

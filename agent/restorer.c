@@ -595,7 +595,7 @@ static int run_batch(restorer *r)
 				err == ESTALE ? "it was replaced during the restore" : strerror(err));
 			continue;
 		}
-		rs_metadata(&r->c, fd, -1, NULL, path, CAIRN_NODE_DIR, &d->meta);
+		rs_metadata(&r->c, fd, -1, NULL, path, CAIRN_NODE_DIR, &d->meta, NULL);
 	}
 	rp_fdcache_release(&cache);
 	rp_reset(p);
@@ -716,7 +716,7 @@ static int restore_file(restorer *r, int dirfd, const char *path, const cairn_no
 	}
 	if ((rc = rs_meta_from_node(&meta, n)) < 0)
 		goto failed;
-	rs_metadata(&r->c, fd, dirfd, n->name, path, CAIRN_NODE_FILE, &meta);
+	rs_metadata(&r->c, fd, dirfd, n->name, path, CAIRN_NODE_FILE, &meta, NULL);
 	rs_meta_release(&meta);
 	rc = close(fd);
 	fd = -1;
@@ -776,7 +776,7 @@ static int restore_special(restorer *r, int dirfd, const char *path, const cairn
 	}
 	if ((rc = rs_meta_from_node(&meta, n)) < 0)
 		return rc;
-	rs_metadata(&r->c, -1, dirfd, n->name, path, n->type, &meta);
+	rs_metadata(&r->c, -1, dirfd, n->name, path, n->type, &meta, NULL);
 	rs_meta_release(&meta);
 	rs_add(&r->c.st->other_restored, 1);
 	top(r)->keep = 1;
@@ -844,7 +844,7 @@ static int restore_enter(const char *path, const cairn_node *n, void *payload)
 		rs_meta meta;
 		if ((rc = rs_meta_from_node(&meta, n)) < 0)
 			return rc;
-		rs_metadata(&r->c, fd, -1, n->name, path, CAIRN_NODE_DIR, &meta);
+		rs_metadata(&r->c, fd, -1, n->name, path, CAIRN_NODE_DIR, &meta, NULL);
 		rs_meta_release(&meta);
 		pop_frame(r);
 		rs_add(&r->c.st->other_restored, 1);
