@@ -14,7 +14,8 @@
  * Memory per batch (rp_bytes counts it): about 150 bytes per file plus its
  * name, 16 bytes per content-blob use, 56 bytes per distinct blob, 48 per
  * pack, 40 per directory plus its path.  A million one-blob files is about
- * 250 MB, so the restorer cuts the walk into batches at a byte limit.
+ * 250 MB (350 MB with the arrays' growth slack), so the restorer cuts the
+ * walk into batches at a byte limit.
  */
 #ifndef CAIRN_AGENT_RESTORE_PLAN_H
 #define CAIRN_AGENT_RESTORE_PLAN_H

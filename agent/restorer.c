@@ -20,7 +20,7 @@
  * files of the batch, then the metadata of the dirs the walk has left, in
  * post-order (children first), so their times are set after everything
  * below them is written.  A pack needed by two batches is read in each;
- * with the default limit (64 MiB, about 400,000 small files) most restores
+ * with the default limit (64 MiB, some 200,000 small files) most restores
  * are one batch, and memory stays bounded for any snapshot.
  *
  * Safety invariants:

@@ -28,8 +28,9 @@ typedef struct restorer_options {
 	size_t plan_limit;                  /* bytes of plan per batch; 0 = the default */
 } restorer_options;
 
-/* One batch's plan holds about 150 bytes per file (plus its name) and 16
- * per content blob: 64 MiB is some 400,000 small files. */
+/* One batch's plan holds about 150 bytes per file plus its name, and 72
+ * per distinct content blob; measured with the arrays' growth slack, a
+ * one-blob file takes 260-350 bytes: 64 MiB is some 200,000 small files. */
 #define RESTORER_PLAN_LIMIT_DEFAULT ((size_t)64 << 20)
 
 typedef struct restorer_stats {
