@@ -30,15 +30,15 @@ export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=
 make_sample_tree "$T/src"
 head -c 6000000 /dev/urandom >"$T/src/more.bin"
 
-step "1. drops, 503s and a stall: the backup completes and nothing is lost"
+step "(${SECONDS}s) 1. drops, 503s and a stall: the backup completes and nothing is lost"
 start_proxy --drop-every 7 --fail-every 5 --conn-max-requests 2 \
 	--stall-match 'PUT /testbucket/faults/data/' --stall-request 2 --stall-seconds 25
 R=s3:http://127.0.0.1:$PROXY_PORT/testbucket/faults
 DIRECT=s3:$S3_ENDPOINT/testbucket/faults
-# faults heal within seconds.  The stall outlasts the 3 s stall timeout
+# faults heal within seconds.  The stall outlasts the 2 s stall timeout
 # (curl measures speed over a few seconds, so an upload's answer that never
 # comes is noticed some 5-8 s after the last byte went out)
-C=(--retry-timeout 40s -o s3.stall-timeout=3 --pack-size 4)
+C=(--retry-timeout 40s -o s3.stall-timeout=2 --pack-size 4)
 cairn "${C[@]}" -r "$R" init || fail "init through the faulty proxy"
 cairn "${C[@]}" -v -r "$R" backup "$T/src" --host faulty 2>&1 | tee "$T/backup.log"
 [ "${PIPESTATUS[0]}" = 0 ] || fail "backup through the faulty proxy failed"
@@ -54,7 +54,7 @@ cairn "${C[@]}" -r "$R" restore latest --target "$T/r1" || fail "restore through
 tree_equal "$T/src" "$T/r1$T/src"
 proxy_stop
 
-step "2. permanent errors fail at once and name the operation, object and error code"
+step "(${SECONDS}s) 2. permanent errors fail at once and name the operation, object and error code"
 # a wrong secret: the strict server answers 403 SignatureDoesNotMatch
 start=$(date +%s)
 out=$(AWS_SECRET_ACCESS_KEY=not-the-secret cairn --retry-timeout 60s -r "$DIRECT" snapshots 2>&1); rc=$?
@@ -92,15 +92,15 @@ printf '%s' "$out" | grep -qE "NoSuchKey|404|does not exist" || fail "the missin
 [ $(( $(date +%s) - start )) -lt 10 ] || fail "a missing pack was retried"
 mv "$T/hidden/$id"._S3rver_* "$(dirname "$pack")/"
 
-step "3. a server that goes away mid-backup; the next backup completes"
+step "(${SECONDS}s) 3. a server that goes away mid-backup; the next backup completes"
 head -c 9000000 /dev/urandom >"$T/src/new.bin"
 # two more pack uploads get through, then every request is refused
 start_proxy --refuse-after 2 --refuse-match 'PUT /testbucket/faults/data/'
 start=$(date +%s)
-cairn --retry-timeout 2s --pack-size 4 -r "$R" backup "$T/src" --host faulty && fail "backup against a vanished server succeeded"
+cairn --retry-timeout 1s --pack-size 4 -r "$R" backup "$T/src" --host faulty && fail "backup against a vanished server succeeded"
 took=$(( $(date +%s) - start ))
 echo "the cut-off backup failed after ${took}s"
-[ "$took" -lt 30 ] || fail "the cut-off backup took ${took}s despite --retry-timeout 2s"
+[ "$took" -lt 30 ] || fail "the cut-off backup took ${took}s despite --retry-timeout 1s"
 [ "$(count ' refuse ')" -ge 1 ] || fail "the proxy refused nothing"
 proxy_stop
 start_proxy
@@ -113,4 +113,4 @@ cairn -r "$R" unlock || fail "unlock"
 restic -r "$DIRECT" check --read-data || fail "restic check --read-data after the cut-off"
 cairn -r "$R" restore latest --target "$T/r2" || fail "restore after the cut-off"
 tree_equal "$T/src" "$T/r2$T/src"
-echo "t_faults: ok"
+echo "t_faults: ok (${SECONDS}s)"
