@@ -14,7 +14,8 @@
  * pthread rwlock guards all of it: lookups and foreach share it, adds hold it
  * exclusively.
  *
- * JSON: parsed with jansson and validated completely before a blob is
+ * JSON: a streaming parser (no tree; see "JSON parsing" below) that
+ * accepts what jansson accepts and validates everything before a blob is
  * reported (64-hex ids, type exactly "data"/"tree", integer offsets and
  * lengths within uint32, length >= 32); anything else is CAIRN_ECORRUPT
  * naming the pack and blob.  Both the v2 object {"supersedes", "packs"} and
@@ -22,12 +23,14 @@
  * compactly and in restic's key order, into a buffer reserved once from an
  * upper bound.
  */
+#include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <jansson.h>
 
 #include <cairn/index.h>
 
@@ -295,149 +298,784 @@ int cairn_index_foreach(cairn_index *idx, cairn_index_foreach_cb cb, void *paylo
 
 /* ---- JSON parsing ---- */
 
-/* Parse a 64-hex id member `key` of `obj`. `where` names the object. */
-static int json_id(cairn_id *out, json_t *obj, const char *key, const char *where)
+/* A streaming parser for index files: one pass over the text, no tree.
+ * jansson would build a node per value (about 800 bytes a blob, 40 MB for
+ * a 50,000-blob index file); this keeps only the result, 48 bytes a blob.
+ * It accepts exactly what jansson 2.14 (flags 0) accepts and then applies
+ * the checks the index format needs:
+ *  - JSON syntax as RFC 8259: the top level an object or an array, nothing
+ *    but whitespace after it; strings valid UTF-8 without raw control
+ *    characters, escapes \" \\ \/ \b \f \n \r \t \uXXXX with surrogates in
+ *    pairs and no \u0000; numbers without leading zeros, integers within
+ *    long long, reals finite; at most JSON_MAX_DEPTH nested values.
+ *  - a member given twice counts with its last value (jansson keeps the
+ *    last), so a repeated "packs" or "blobs" starts its collection afresh.
+ *  - the checks and messages of the index format, in the order a walk of
+ *    the document would meet them: "supersedes", then "packs", then each
+ *    pack (id, blobs, then each blob: id, type, offset, length,
+ *    uncompressed_length).  A syntax error anywhere wins over them.
+ * Nothing is reported to the callback unless the whole text passed. */
+
+#define JSON_MAX_DEPTH 2048   /* jansson's JSON_PARSER_MAX_DEPTH */
+#define KEY_MAX 24            /* longer keys are none of ours */
+#define STR_MAX 128           /* string values kept for checks and messages */
+
+enum { ST_ABSENT, ST_NULL, ST_BAD, ST_OK }; /* state of a member */
+
+typedef struct jpack {
+	cairn_id id;
+	size_t first, n;           /* into jp.blobs */
+} jpack;
+
+typedef struct jp {
+	const unsigned char *start, *p, *end;
+	int syntax_failed;
+	char syntax_msg[160];
+	char sup_msg[200], packs_msg[200], pack_msg[240]; /* first semantic errors, "" = none */
+	jpack *packs;
+	size_t n_packs, packs_cap;
+	cairn_pack_entry *blobs;
+	size_t n_blobs, blobs_cap;
+	int nomem;
+} jp;
+
+/* Record the first syntax error (position as line and column) and return -1. */
+static int syntax(jp *j, const char *what)
 {
-	json_t *v = json_object_get(obj, key);
-
-	if (!v)
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"%s\"", where, key);
-	if (!json_is_string(v))
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is not a string", where, key);
-	if (cairn_id_from_hex_n(out, json_string_value(v), json_string_length(v)) < 0)
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is not 64 hex characters: '%.80s'",
-			where, key, json_string_value(v));
-	return 0;
-}
-
-/* Parse an integer member within [min, UINT32_MAX].  An absent (or null)
- * optional member gives 0. */
-static int json_u32(uint32_t *out, json_t *obj, const char *key, int optional, uint32_t min,
-	const char *where)
-{
-	json_t *v = json_object_get(obj, key);
-	json_int_t x;
-
-	*out = 0;
-	if (!v || (optional && json_is_null(v))) {
-		if (optional)
-			return 0;
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"%s\"", where, key);
+	if (!j->syntax_failed) {
+		int line = 1, col = 1;
+		for (const unsigned char *q = j->start; q < j->p && q < j->end; q++) {
+			if (*q == '\n') {
+				line++;
+				col = 1;
+			} else {
+				col++;
+			}
+		}
+		snprintf(j->syntax_msg, sizeof(j->syntax_msg), "%s (line %d, column %d)", what, line, col);
+		j->syntax_failed = 1;
 	}
-	if (!json_is_integer(v))
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is not an integer", where, key);
-	x = json_integer_value(v);
-	if (x < (json_int_t)min || x > (json_int_t)UINT32_MAX)
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is %" JSON_INTEGER_FORMAT
-			", not within %" PRIu32 "..%" PRIu32, where, key, x, min, UINT32_MAX);
-	*out = (uint32_t)x;
+	return -1;
+}
+
+static void ws(jp *j)
+{
+	while (j->p < j->end && (*j->p == ' ' || *j->p == '\t' || *j->p == '\n' || *j->p == '\r'))
+		j->p++;
+}
+
+static int peek(jp *j)
+{
+	return j->p < j->end ? *j->p : -1;
+}
+
+static int hexval4(const unsigned char *p, uint32_t *out)
+{
+	uint32_t v = 0;
+	for (int i = 0; i < 4; i++) {
+		int c = p[i], d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			d = c - 'A' + 10;
+		else
+			return -1;
+		v = v << 4 | (uint32_t)d;
+	}
+	*out = v;
 	return 0;
 }
 
-static int parse_blob(cairn_pack_entry *e, json_t *blob, const char *where)
+/* Append the UTF-8 of code point u to dec (capacity cap); *len counts all. */
+static void put_utf8(char *dec, size_t cap, size_t *len, uint32_t u)
 {
-	json_t *type;
-	const char *name;
+	unsigned char b[4];
+	size_t n;
+	if (u < 0x80) {
+		b[0] = (unsigned char)u;
+		n = 1;
+	} else if (u < 0x800) {
+		b[0] = (unsigned char)(0xC0 | u >> 6);
+		b[1] = (unsigned char)(0x80 | (u & 0x3F));
+		n = 2;
+	} else if (u < 0x10000) {
+		b[0] = (unsigned char)(0xE0 | u >> 12);
+		b[1] = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+		b[2] = (unsigned char)(0x80 | (u & 0x3F));
+		n = 3;
+	} else {
+		b[0] = (unsigned char)(0xF0 | u >> 18);
+		b[1] = (unsigned char)(0x80 | (u >> 12 & 0x3F));
+		b[2] = (unsigned char)(0x80 | (u >> 6 & 0x3F));
+		b[3] = (unsigned char)(0x80 | (u & 0x3F));
+		n = 4;
+	}
+	for (size_t i = 0; i < n; i++, (*len)++)
+		if (dec && *len < cap)
+			dec[*len] = (char)b[i];
+}
 
-	if (!json_is_object(blob))
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s is not an object", where);
-	CAIRN_TRY(json_id(&e->id, blob, "id", where));
-	type = json_object_get(blob, "type");
-	if (!type || !json_is_string(type))
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"type\" string", where);
-	name = json_string_value(type);
-	if (json_string_length(type) == 4 && strcmp(name, "data") == 0)
-		e->type = CAIRN_BLOB_DATA;
-	else if (json_string_length(type) == 4 && strcmp(name, "tree") == 0)
-		e->type = CAIRN_BLOB_TREE;
-	else
-		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: unknown type '%.40s'", where, name);
-	CAIRN_TRY(json_u32(&e->offset, blob, "offset", 0, 0, where));
-	CAIRN_TRY(json_u32(&e->length, blob, "length", 0, 32, where));
-	CAIRN_TRY(json_u32(&e->uncompressed_length, blob, "uncompressed_length", 1, 0, where));
+/* Length of a valid UTF-8 sequence at p (first byte >= 0x80), 0 if invalid:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *p, const unsigned char *end)
+{
+	uint32_t u;
+	size_t n;
+	if (p[0] >= 0xC2 && p[0] <= 0xDF) {
+		n = 2;
+		u = p[0] & 0x1F;
+	} else if (p[0] >= 0xE0 && p[0] <= 0xEF) {
+		n = 3;
+		u = p[0] & 0x0F;
+	} else if (p[0] >= 0xF0 && p[0] <= 0xF4) {
+		n = 4;
+		u = p[0] & 0x07;
+	} else {
+		return 0;
+	}
+	if ((size_t)(end - p) < n)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xC0) != 0x80)
+			return 0;
+		u = u << 6 | (p[i] & 0x3F);
+	}
+	if ((n == 3 && u < 0x800) || (n == 4 && u < 0x10000) || u > 0x10FFFF
+		|| (u >= 0xD800 && u <= 0xDFFF))
+		return 0;
+	return n;
+}
+
+/* A string at p (which is '"').  Its decoded UTF-8 goes to dec (up to cap
+ * bytes, may be NULL); *len gets the full decoded length. */
+static int scan_string(jp *j, char *dec, size_t cap, size_t *len)
+{
+	size_t n = 0;
+
+	j->p++;
+	for (;;) {
+		int c;
+		if (j->p >= j->end)
+			return syntax(j, "premature end of input in a string");
+		c = *j->p;
+		if (c == '"') {
+			j->p++;
+			break;
+		}
+		if (c < 0x20)
+			return syntax(j, "control character in a string");
+		if (c == '\\') {
+			uint32_t u, lo;
+			if (j->end - j->p < 2)
+				return syntax(j, "premature end of input in a string");
+			c = j->p[1];
+			j->p += 2;
+			switch (c) {
+			case '"': case '\\': case '/': u = (uint32_t)c; break;
+			case 'b': u = '\b'; break;
+			case 'f': u = '\f'; break;
+			case 'n': u = '\n'; break;
+			case 'r': u = '\r'; break;
+			case 't': u = '\t'; break;
+			case 'u':
+				if (j->end - j->p < 4 || hexval4(j->p, &u) < 0)
+					return syntax(j, "invalid \\u escape");
+				j->p += 4;
+				if (u == 0)
+					return syntax(j, "\\u0000 is not allowed");
+				if (u >= 0xDC00 && u <= 0xDFFF)
+					return syntax(j, "invalid Unicode escape (lone low surrogate)");
+				if (u >= 0xD800 && u <= 0xDBFF) {
+					if (j->end - j->p < 6 || j->p[0] != '\\' || j->p[1] != 'u'
+						|| hexval4(j->p + 2, &lo) < 0 || lo < 0xDC00 || lo > 0xDFFF)
+						return syntax(j, "invalid Unicode escape (unpaired surrogate)");
+					j->p += 6;
+					u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+				}
+				break;
+			default:
+				return syntax(j, "invalid escape");
+			}
+			put_utf8(dec, cap, &n, u);
+			continue;
+		}
+		if (c >= 0x80) {
+			size_t k = utf8_seq(j->p, j->end);
+			if (!k)
+				return syntax(j, "invalid UTF-8");
+			for (size_t i = 0; i < k; i++, n++)
+				if (dec && n < cap)
+					dec[n] = (char)j->p[i];
+			j->p += k;
+			continue;
+		}
+		if (dec && n < cap)
+			dec[n] = (char)c;
+		n++;
+		j->p++;
+	}
+	*len = n;
 	return 0;
 }
 
-/* Validate every blob of every pack; with cb, report them too. */
-static int walk_packs(json_t *packs, cairn_index_entry_cb cb, void *payload)
+/* A number at p.  *is_int and, for integers, *value (long long as jansson). */
+static int scan_number(jp *j, int *is_int, long long *value)
 {
-	char where[96];
-	size_t i, j;
-	json_t *pack, *blobs, *blob;
-	cairn_id pack_id;
-	cairn_pack_entry e;
-	int r;
+	const unsigned char *s = j->p;
+	int neg = 0, real = 0;
+	unsigned long long mag = 0, limit;
+	int overflow = 0;
 
-	json_array_foreach(packs, i, pack) {
-		snprintf(where, sizeof(where), "pack %zu", i);
-		if (!json_is_object(pack))
-			return cairn_error_set(CAIRN_ECORRUPT, "index: %s is not an object", where);
-		CAIRN_TRY(json_id(&pack_id, pack, "id", where));
-		blobs = json_object_get(pack, "blobs");
-		if (!blobs || !json_is_array(blobs))
-			return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"blobs\" array", where);
-		json_array_foreach(blobs, j, blob) {
-			snprintf(where, sizeof(where), "pack %zu blob %zu", i, j);
-			memset(&e, 0, sizeof(e));
-			CAIRN_TRY(parse_blob(&e, blob, where));
-			if (cb && (r = cb(&pack_id, &e, payload)) != 0)
-				return r;
+	if (peek(j) == '-') {
+		neg = 1;
+		j->p++;
+	}
+	if (peek(j) == '0') {
+		j->p++;
+		if (peek(j) >= '0' && peek(j) <= '9')
+			return syntax(j, "invalid number (leading zero)");
+	} else if (peek(j) >= '1' && peek(j) <= '9') {
+		limit = neg ? (unsigned long long)LLONG_MAX + 1 : (unsigned long long)LLONG_MAX;
+		while (peek(j) >= '0' && peek(j) <= '9') {
+			unsigned d = (unsigned)(*j->p++ - '0');
+			if (mag > (limit - d) / 10)
+				overflow = 1;
+			else
+				mag = mag * 10 + d;
+		}
+	} else {
+		return syntax(j, "invalid token");
+	}
+	if (peek(j) == '.') {
+		real = 1;
+		j->p++;
+		if (!(peek(j) >= '0' && peek(j) <= '9'))
+			return syntax(j, "invalid number");
+		while (peek(j) >= '0' && peek(j) <= '9')
+			j->p++;
+	}
+	if (peek(j) == 'e' || peek(j) == 'E') {
+		real = 1;
+		j->p++;
+		if (peek(j) == '+' || peek(j) == '-')
+			j->p++;
+		if (!(peek(j) >= '0' && peek(j) <= '9'))
+			return syntax(j, "invalid number");
+		while (peek(j) >= '0' && peek(j) <= '9')
+			j->p++;
+	}
+	*is_int = !real;
+	if (!real) {
+		if (overflow)
+			return syntax(j, "too big integer");
+		*value = neg ? (long long)(0 - mag) : (long long)mag;
+		if (neg && mag == (unsigned long long)LLONG_MAX + 1)
+			*value = LLONG_MIN;
+		return 0;
+	} else {
+		/* jansson refuses a real that overflows a double */
+		size_t n = (size_t)(j->p - s);
+		char small[64], *text = n < sizeof(small) ? small : malloc(n + 1);
+		double d;
+		if (!text) {
+			j->nomem = 1;
+			return syntax(j, "out of memory");
+		}
+		memcpy(text, s, n);
+		text[n] = '\0';
+		errno = 0;
+		d = strtod(text, NULL);
+		if (text != small)
+			free(text);
+		if (errno == ERANGE && (d == HUGE_VAL || d == -HUGE_VAL))
+			return syntax(j, "real number overflow");
+		*value = 0;
+		return 0;
+	}
+}
+
+static int scan_literal(jp *j)
+{
+	static const char *const lits[] = { "true", "false", "null" };
+	for (size_t i = 0; i < 3; i++) {
+		size_t n = strlen(lits[i]);
+		if ((size_t)(j->end - j->p) >= n && memcmp(j->p, lits[i], n) == 0) {
+			j->p += n;
+			return 0;
 		}
 	}
+	return syntax(j, "invalid token");
+}
+
+/* Validate any value at nesting level `depth` (1 = the top), iteratively. */
+static int skip_value(jp *j, int depth)
+{
+	unsigned char kind[JSON_MAX_DEPTH + 1]; /* '{' or '[' per open container */
+	int top = 0, c;
+	size_t len;
+
+	for (;;) {
+		if (depth + top > JSON_MAX_DEPTH)
+			return syntax(j, "maximum parsing depth reached");
+		ws(j);
+		c = peek(j);
+		if (c == '{' || c == '[') {
+			j->p++;
+			ws(j);
+			if (peek(j) == (c == '{' ? '}' : ']')) {
+				j->p++;
+			} else {
+				kind[top++] = (unsigned char)c;
+				if (c == '{') {
+					if (peek(j) != '"')
+						return syntax(j, "string or '}' expected");
+					if (scan_string(j, NULL, 0, &len) < 0)
+						return -1;
+					ws(j);
+					if (peek(j) != ':')
+						return syntax(j, "':' expected");
+					j->p++;
+				}
+				continue;
+			}
+		} else if (c == '"') {
+			if (scan_string(j, NULL, 0, &len) < 0)
+				return -1;
+		} else if (c == '-' || (c >= '0' && c <= '9')) {
+			int is_int;
+			long long v;
+			if (scan_number(j, &is_int, &v) < 0)
+				return -1;
+		} else if (c >= 0) {
+			if (scan_literal(j) < 0)
+				return -1;
+		} else {
+			return syntax(j, "premature end of input");
+		}
+		/* a value ended: close containers, or go on to the next element */
+		for (;;) {
+			if (top == 0)
+				return 0;
+			ws(j);
+			c = peek(j);
+			if (c == ',') {
+				j->p++;
+				if (kind[top - 1] == '{') {
+					ws(j);
+					if (peek(j) != '"')
+						return syntax(j, "string expected");
+					if (scan_string(j, NULL, 0, &len) < 0)
+						return -1;
+					ws(j);
+					if (peek(j) != ':')
+						return syntax(j, "':' expected");
+					j->p++;
+				}
+				break;
+			}
+			if (c == (kind[top - 1] == '{' ? '}' : ']')) {
+				j->p++;
+				top--;
+				continue;
+			}
+			return syntax(j, kind[top - 1] == '{' ? "'}' expected" : "']' expected");
+		}
+	}
+}
+
+/* Iterate the members of an object at p ('{'): calls member(j, key, keylen,
+ * depth of the values, payload) with p at the value, which must consume it. */
+typedef int (*member_fn)(jp *j, const char *key, size_t keylen, int depth, void *payload);
+
+static int walk_object(jp *j, int depth, member_fn member, void *payload)
+{
+	char key[KEY_MAX];
+	size_t klen;
+
+	if (depth > JSON_MAX_DEPTH)
+		return syntax(j, "maximum parsing depth reached");
+	j->p++;
+	ws(j);
+	if (peek(j) == '}') {
+		j->p++;
+		return 0;
+	}
+	for (;;) {
+		if (peek(j) != '"')
+			return syntax(j, "string or '}' expected");
+		if (scan_string(j, key, sizeof(key), &klen) < 0)
+			return -1;
+		ws(j);
+		if (peek(j) != ':')
+			return syntax(j, "':' expected");
+		j->p++;
+		ws(j);
+		if (depth + 1 > JSON_MAX_DEPTH)
+			return syntax(j, "maximum parsing depth reached");
+		if (member(j, key, klen <= sizeof(key) ? klen : 0, depth + 1, payload) < 0)
+			return -1;
+		ws(j);
+		if (peek(j) == ',') {
+			j->p++;
+			ws(j);
+			continue;
+		}
+		if (peek(j) == '}') {
+			j->p++;
+			return 0;
+		}
+		return syntax(j, "'}' expected");
+	}
+}
+
+/* Iterate the elements of an array at p ('['): element(j, index, depth,
+ * payload) with p at the element, which it must consume. */
+typedef int (*element_fn)(jp *j, size_t index, int depth, void *payload);
+
+static int walk_array(jp *j, int depth, element_fn element, void *payload)
+{
+	size_t i = 0;
+
+	if (depth > JSON_MAX_DEPTH)
+		return syntax(j, "maximum parsing depth reached");
+	j->p++;
+	ws(j);
+	if (peek(j) == ']') {
+		j->p++;
+		return 0;
+	}
+	for (;; i++) {
+		if (depth + 1 > JSON_MAX_DEPTH)
+			return syntax(j, "maximum parsing depth reached");
+		if (element(j, i, depth + 1, payload) < 0)
+			return -1;
+		ws(j);
+		if (peek(j) == ',') {
+			j->p++;
+			ws(j);
+			continue;
+		}
+		if (peek(j) == ']') {
+			j->p++;
+			return 0;
+		}
+		return syntax(j, "']' expected");
+	}
+}
+
+static int key_is(const char *key, size_t len, const char *name)
+{
+	return len == strlen(name) && memcmp(key, name, len) == 0;
+}
+
+/* A member value that is a string: its state and decoded text (str, NUL-
+ * terminated, truncated to STR_MAX - 1); anything else is skipped as ST_BAD
+ * and null as ST_NULL. */
+static int string_member(jp *j, int depth, int *state, char *str, size_t *len)
+{
+	if (peek(j) == '"') {
+		if (scan_string(j, str, STR_MAX - 1, len) < 0)
+			return -1;
+		str[*len < STR_MAX - 1 ? *len : STR_MAX - 1] = '\0';
+		*state = ST_OK;
+		return 0;
+	}
+	*state = peek(j) == 'n' && j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0 ? ST_NULL : ST_BAD;
+	return skip_value(j, depth);
+}
+
+/* A member value that is an integer: ST_OK with *v, ST_NULL, or ST_BAD. */
+static int int_member(jp *j, int depth, int *state, long long *v)
+{
+	int c = peek(j), is_int = 0;
+
+	if (c == '-' || (c >= '0' && c <= '9')) {
+		if (scan_number(j, &is_int, v) < 0)
+			return -1;
+		*state = is_int ? ST_OK : ST_BAD;
+		return 0;
+	}
+	*state = c == 'n' && j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0 ? ST_NULL : ST_BAD;
+	return skip_value(j, depth);
+}
+
+/* The 64-hex id check of the index format; message into msg. */
+static int check_id(cairn_id *out, int state, const char *str, size_t len, const char *key,
+	const char *where, char *msg, size_t size)
+{
+	if (state == ST_ABSENT)
+		snprintf(msg, size, "index: %s has no \"%s\"", where, key);
+	else if (state != ST_OK)
+		snprintf(msg, size, "index: %s: \"%s\" is not a string", where, key);
+	else if (len != 64 || cairn_id_from_hex_n(out, str, len) < 0)
+		snprintf(msg, size, "index: %s: \"%s\" is not 64 hex characters: '%.80s'", where, key, str);
+	else
+		return 0;
+	return -1;
+}
+
+/* The integer check of json_u32 before: [min, UINT32_MAX], optional null. */
+static int check_u32(uint32_t *out, int state, long long v, const char *key, int optional,
+	uint32_t min, const char *where, char *msg, size_t size)
+{
+	*out = 0;
+	if (state == ST_ABSENT || (optional && state == ST_NULL)) {
+		if (optional)
+			return 0;
+		snprintf(msg, size, "index: %s has no \"%s\"", where, key);
+	} else if (state != ST_OK) {
+		snprintf(msg, size, "index: %s: \"%s\" is not an integer", where, key);
+	} else if (v < (long long)min || v > (long long)UINT32_MAX) {
+		snprintf(msg, size, "index: %s: \"%s\" is %lld, not within %" PRIu32 "..%" PRIu32, where,
+			key, v, min, UINT32_MAX);
+	} else {
+		*out = (uint32_t)v;
+		return 0;
+	}
+	return -1;
+}
+
+typedef struct blob_state {
+	int id_st, type_st, off_st, len_st, ulen_st;
+	char id[STR_MAX], type[STR_MAX];
+	size_t id_len, type_len;
+	long long off, len, ulen;
+} blob_state;
+
+static int blob_member(jp *j, const char *key, size_t klen, int depth, void *payload)
+{
+	blob_state *b = payload;
+	if (key_is(key, klen, "id"))
+		return string_member(j, depth, &b->id_st, b->id, &b->id_len);
+	if (key_is(key, klen, "type"))
+		return string_member(j, depth, &b->type_st, b->type, &b->type_len);
+	if (key_is(key, klen, "offset"))
+		return int_member(j, depth, &b->off_st, &b->off);
+	if (key_is(key, klen, "length"))
+		return int_member(j, depth, &b->len_st, &b->len);
+	if (key_is(key, klen, "uncompressed_length"))
+		return int_member(j, depth, &b->ulen_st, &b->ulen);
+	return skip_value(j, depth);
+}
+
+typedef struct pack_state {
+	size_t index;              /* in the packs array */
+	int id_st, blobs_st;
+	char id[STR_MAX];
+	size_t id_len;
+	size_t first;              /* where this pack's blobs start in jp.blobs */
+	char blob_msg[240];        /* first error among the blobs, "" = none */
+} pack_state;
+
+static int grow(void **arr, size_t *cap, size_t n, size_t elem)
+{
+	size_t ncap;
+	void *p;
+	if (n < *cap)
+		return 0;
+	ncap = *cap ? *cap * 2 : 256;
+	if (ncap > SIZE_MAX / elem || !(p = realloc(*arr, ncap * elem)))
+		return -1;
+	*arr = p;
+	*cap = ncap;
 	return 0;
+}
+
+static int blob_element(jp *j, size_t index, int depth, void *payload)
+{
+	pack_state *ps = payload;
+	blob_state b;
+	cairn_pack_entry e;
+	char where[96], msg[240];
+
+	snprintf(where, sizeof(where), "pack %zu blob %zu", ps->index, index);
+	if (peek(j) != '{') {
+		if (!ps->blob_msg[0])
+			snprintf(ps->blob_msg, sizeof(ps->blob_msg), "index: %s is not an object", where);
+		return skip_value(j, depth);
+	}
+	memset(&b, 0, sizeof(b));
+	if (walk_object(j, depth, blob_member, &b) < 0)
+		return -1;
+	if (ps->blob_msg[0])
+		return 0; /* an earlier blob already failed: only syntax matters now */
+	memset(&e, 0, sizeof(e));
+	msg[0] = '\0';
+	if (check_id(&e.id, b.id_st, b.id, b.id_len, "id", where, msg, sizeof(msg)) < 0) {
+		/* message set */
+	} else if (b.type_st != ST_OK) {
+		snprintf(msg, sizeof(msg), "index: %s has no \"type\" string", where);
+	} else if (b.type_len == 4 && memcmp(b.type, "data", 4) == 0) {
+		e.type = CAIRN_BLOB_DATA;
+	} else if (b.type_len == 4 && memcmp(b.type, "tree", 4) == 0) {
+		e.type = CAIRN_BLOB_TREE;
+	} else {
+		snprintf(msg, sizeof(msg), "index: %s: unknown type '%.40s'", where, b.type);
+	}
+	if (!msg[0] && check_u32(&e.offset, b.off_st, b.off, "offset", 0, 0, where, msg, sizeof(msg)) == 0
+		&& check_u32(&e.length, b.len_st, b.len, "length", 0, 32, where, msg, sizeof(msg)) == 0)
+		check_u32(&e.uncompressed_length, b.ulen_st, b.ulen, "uncompressed_length", 1, 0, where, msg,
+			sizeof(msg));
+	if (msg[0]) {
+		snprintf(ps->blob_msg, sizeof(ps->blob_msg), "%s", msg);
+		return 0;
+	}
+	if (grow((void **)&j->blobs, &j->blobs_cap, j->n_blobs, sizeof(*j->blobs)) < 0) {
+		j->nomem = 1;
+		return syntax(j, "out of memory");
+	}
+	j->blobs[j->n_blobs++] = e;
+	return 0;
+}
+
+static int pack_member(jp *j, const char *key, size_t klen, int depth, void *payload)
+{
+	pack_state *ps = payload;
+	if (key_is(key, klen, "id"))
+		return string_member(j, depth, &ps->id_st, ps->id, &ps->id_len);
+	if (key_is(key, klen, "blobs")) {
+		/* the last "blobs" counts: start afresh */
+		j->n_blobs = ps->first;
+		ps->blob_msg[0] = '\0';
+		if (peek(j) != '[') {
+			ps->blobs_st = ST_BAD;
+			return skip_value(j, depth);
+		}
+		ps->blobs_st = ST_OK;
+		return walk_array(j, depth, blob_element, ps);
+	}
+	return skip_value(j, depth);
+}
+
+static int pack_element(jp *j, size_t index, int depth, void *payload)
+{
+	pack_state ps;
+	char where[64], msg[240];
+	cairn_id id;
+	(void)payload;
+
+	snprintf(where, sizeof(where), "pack %zu", index);
+	if (peek(j) != '{') {
+		if (!j->pack_msg[0])
+			snprintf(j->pack_msg, sizeof(j->pack_msg), "index: %s is not an object", where);
+		return skip_value(j, depth);
+	}
+	memset(&ps, 0, sizeof(ps));
+	ps.index = index;
+	ps.first = j->n_blobs;
+	if (walk_object(j, depth, pack_member, &ps) < 0)
+		return -1;
+	if (j->pack_msg[0]) {
+		j->n_blobs = ps.first;
+		return 0;
+	}
+	msg[0] = '\0';
+	if (check_id(&id, ps.id_st, ps.id, ps.id_len, "id", where, msg, sizeof(msg)) == 0
+		&& ps.blobs_st != ST_OK)
+		snprintf(msg, sizeof(msg), "index: %s has no \"blobs\" array", where);
+	if (!msg[0] && ps.blob_msg[0])
+		snprintf(msg, sizeof(msg), "%s", ps.blob_msg);
+	if (msg[0]) {
+		snprintf(j->pack_msg, sizeof(j->pack_msg), "%s", msg);
+		j->n_blobs = ps.first;
+		return 0;
+	}
+	if (grow((void **)&j->packs, &j->packs_cap, j->n_packs, sizeof(*j->packs)) < 0) {
+		j->nomem = 1;
+		return syntax(j, "out of memory");
+	}
+	j->packs[j->n_packs].id = id;
+	j->packs[j->n_packs].first = ps.first;
+	j->packs[j->n_packs].n = j->n_blobs - ps.first;
+	j->n_packs++;
+	return 0;
+}
+
+/* The packs array (the last "packs" member, or the legacy top level). */
+static int packs_value(jp *j, int depth)
+{
+	j->n_packs = 0;
+	j->n_blobs = 0;
+	j->pack_msg[0] = '\0';
+	j->packs_msg[0] = '\0';
+	if (peek(j) == '[')
+		return walk_array(j, depth, pack_element, NULL);
+	if (!(peek(j) == 'n' && j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0))
+		snprintf(j->packs_msg, sizeof(j->packs_msg), "index: \"packs\" is not an array");
+	return skip_value(j, depth); /* null is an empty index, not a wrong one */
+}
+
+static int supersedes_element(jp *j, size_t index, int depth, void *payload)
+{
+	char s[STR_MAX];
+	size_t len = 0;
+	int st;
+	(void)payload;
+
+	if (string_member(j, depth, &st, s, &len) < 0)
+		return -1;
+	if (!j->sup_msg[0] && (st != ST_OK || len != 64 || !cairn_id_is_hex(s)))
+		snprintf(j->sup_msg, sizeof(j->sup_msg), "index: \"supersedes\" entry %zu is not a 64-hex id",
+			index);
+	return 0;
+}
+
+static int top_member(jp *j, const char *key, size_t klen, int depth, void *payload)
+{
+	(void)payload;
+	if (key_is(key, klen, "packs"))
+		return packs_value(j, depth);
+	if (key_is(key, klen, "supersedes")) {
+		j->sup_msg[0] = '\0';
+		if (peek(j) == '[')
+			return walk_array(j, depth, supersedes_element, NULL);
+		if (!(peek(j) == 'n' && j->end - j->p >= 4 && memcmp(j->p, "null", 4) == 0))
+			snprintf(j->sup_msg, sizeof(j->sup_msg), "index: \"supersedes\" is not an array");
+		return skip_value(j, depth);
+	}
+	return skip_value(j, depth);
 }
 
 /* The entries passed to cb are borrowed for the call only. */
 int cairn_index_parse_json(const char *json, size_t len, cairn_index_entry_cb cb, void *payload)
 {
-	json_error_t jerr;
-	json_t *root = NULL, *packs, *sup, *v;
-	size_t i;
+	jp j;
 	int r = 0;
 
 	if (!json || !cb)
 		return cairn_error_set(CAIRN_EINVAL, "no index JSON or callback given");
-	if (!(root = json_loadb(json, len, 0, &jerr))) {
-		r = cairn_error_set(CAIRN_ECORRUPT, "index is not valid JSON: %s (line %d, column %d)",
-			jerr.text, jerr.line, jerr.column);
-		goto out;
+	memset(&j, 0, sizeof(j));
+	j.start = j.p = (const unsigned char *)json;
+	j.end = j.start + len;
+	ws(&j);
+	if (peek(&j) == '{')
+		walk_object(&j, 1, top_member, NULL);
+	else if (peek(&j) == '[')
+		packs_value(&j, 1);
+	else
+		syntax(&j, "'[' or '{' expected");
+	if (!j.syntax_failed) {
+		ws(&j);
+		if (j.p != j.end)
+			syntax(&j, "end of file expected");
 	}
-	if (json_is_array(root)) {
-		packs = root; /* legacy format: the list of packs itself */
-	} else if (json_is_object(root)) {
-		sup = json_object_get(root, "supersedes");
-		if (sup && !json_is_null(sup)) {
-			if (!json_is_array(sup)) {
-				r = cairn_error_set(CAIRN_ECORRUPT, "index: \"supersedes\" is not an array");
-				goto out;
-			}
-			json_array_foreach(sup, i, v) {
-				if (!json_is_string(v) || !cairn_id_is_hex(json_string_value(v))
-					|| json_string_length(v) != 64) {
-					r = cairn_error_set(CAIRN_ECORRUPT,
-						"index: \"supersedes\" entry %zu is not a 64-hex id", i);
-					goto out;
-				}
-			}
-		}
-		packs = json_object_get(root, "packs");
-		if (!packs || json_is_null(packs))
-			goto out; /* an index without packs is empty, not wrong */
-		if (!json_is_array(packs)) {
-			r = cairn_error_set(CAIRN_ECORRUPT, "index: \"packs\" is not an array");
-			goto out;
-		}
-	} else {
-		r = cairn_error_set(CAIRN_ECORRUPT, "index JSON is neither an object nor an array");
-		goto out;
-	}
-	/* Validate the whole file before reporting anything, so a bad file adds
-	 * nothing: then walk it again with the callback. */
-	if ((r = walk_packs(packs, NULL, NULL)) < 0)
-		goto out;
-	r = walk_packs(packs, cb, payload);
-out:
-	json_decref(root);
+	if (j.nomem)
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory parsing an index");
+	else if (j.syntax_failed)
+		r = cairn_error_set(CAIRN_ECORRUPT, "index is not valid JSON: %s", j.syntax_msg);
+	else if (j.sup_msg[0])
+		r = cairn_error_set(CAIRN_ECORRUPT, "%s", j.sup_msg);
+	else if (j.packs_msg[0])
+		r = cairn_error_set(CAIRN_ECORRUPT, "%s", j.packs_msg);
+	else if (j.pack_msg[0])
+		r = cairn_error_set(CAIRN_ECORRUPT, "%s", j.pack_msg);
+	for (size_t i = 0; r == 0 && i < j.n_packs; i++)
+		for (size_t k = 0; r == 0 && k < j.packs[i].n; k++)
+			r = cb(&j.packs[i].id, &j.blobs[j.packs[i].first + k], payload);
+	free(j.packs);
+	free(j.blobs);
 	return r;
 }
 

@@ -1,4 +1,6 @@
-/* test_index.c: the blob index table, the index JSON parser and the builder. */
+/* test_index.c: the blob index table, the index JSON parser (also against
+ * the jansson parser it replaced) and the builder. */
+#include <inttypes.h>
 #include <pthread.h>
 
 #include <cairn/error.h>
@@ -430,5 +432,369 @@ static void test_parse_rejects_malformed(void)
 #undef BLOB
 }
 
+
+/* ---- the streaming parser against the jansson parser it replaced ----
+ * ref_* below is the jansson-based parser cairn used before (a tree per
+ * file): the streaming parser must accept exactly the same texts, report
+ * exactly the same entries, and give the same message for every error that
+ * is not a JSON syntax error. */
+#include <jansson.h>
+
+
+/* Parse a 64-hex id member `key` of `obj`. `where` names the object. */
+static int ref_json_id(cairn_id *out, json_t *obj, const char *key, const char *where)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!v)
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"%s\"", where, key);
+	if (!json_is_string(v))
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is not a string", where, key);
+	if (cairn_id_from_hex_n(out, json_string_value(v), json_string_length(v)) < 0)
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is not 64 hex characters: '%.80s'",
+			where, key, json_string_value(v));
+	return 0;
+}
+
+/* Parse an integer member within [min, UINT32_MAX].  An absent (or null)
+ * optional member gives 0. */
+static int ref_json_u32(uint32_t *out, json_t *obj, const char *key, int optional, uint32_t min,
+	const char *where)
+{
+	json_t *v = json_object_get(obj, key);
+	json_int_t x;
+
+	*out = 0;
+	if (!v || (optional && json_is_null(v))) {
+		if (optional)
+			return 0;
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"%s\"", where, key);
+	}
+	if (!json_is_integer(v))
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is not an integer", where, key);
+	x = json_integer_value(v);
+	if (x < (json_int_t)min || x > (json_int_t)UINT32_MAX)
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: \"%s\" is %" JSON_INTEGER_FORMAT
+			", not within %" PRIu32 "..%" PRIu32, where, key, x, min, UINT32_MAX);
+	*out = (uint32_t)x;
+	return 0;
+}
+
+static int ref_parse_blob(cairn_pack_entry *e, json_t *blob, const char *where)
+{
+	json_t *type;
+	const char *name;
+
+	if (!json_is_object(blob))
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s is not an object", where);
+	CAIRN_TRY(ref_json_id(&e->id, blob, "id", where));
+	type = json_object_get(blob, "type");
+	if (!type || !json_is_string(type))
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"type\" string", where);
+	name = json_string_value(type);
+	if (json_string_length(type) == 4 && strcmp(name, "data") == 0)
+		e->type = CAIRN_BLOB_DATA;
+	else if (json_string_length(type) == 4 && strcmp(name, "tree") == 0)
+		e->type = CAIRN_BLOB_TREE;
+	else
+		return cairn_error_set(CAIRN_ECORRUPT, "index: %s: unknown type '%.40s'", where, name);
+	CAIRN_TRY(ref_json_u32(&e->offset, blob, "offset", 0, 0, where));
+	CAIRN_TRY(ref_json_u32(&e->length, blob, "length", 0, 32, where));
+	CAIRN_TRY(ref_json_u32(&e->uncompressed_length, blob, "uncompressed_length", 1, 0, where));
+	return 0;
+}
+
+/* Validate every blob of every pack; with cb, report them too. */
+static int ref_walk_packs(json_t *packs, cairn_index_entry_cb cb, void *payload)
+{
+	char where[96];
+	size_t i, j;
+	json_t *pack, *blobs, *blob;
+	cairn_id pack_id;
+	cairn_pack_entry e;
+	int r;
+
+	json_array_foreach(packs, i, pack) {
+		snprintf(where, sizeof(where), "pack %zu", i);
+		if (!json_is_object(pack))
+			return cairn_error_set(CAIRN_ECORRUPT, "index: %s is not an object", where);
+		CAIRN_TRY(ref_json_id(&pack_id, pack, "id", where));
+		blobs = json_object_get(pack, "blobs");
+		if (!blobs || !json_is_array(blobs))
+			return cairn_error_set(CAIRN_ECORRUPT, "index: %s has no \"blobs\" array", where);
+		json_array_foreach(blobs, j, blob) {
+			snprintf(where, sizeof(where), "pack %zu blob %zu", i, j);
+			memset(&e, 0, sizeof(e));
+			CAIRN_TRY(ref_parse_blob(&e, blob, where));
+			if (cb && (r = cb(&pack_id, &e, payload)) != 0)
+				return r;
+		}
+	}
+	return 0;
+}
+
+static int ref_parse_json(const char *json, size_t len, cairn_index_entry_cb cb, void *payload)
+{
+	json_error_t jerr;
+	json_t *root = NULL, *packs, *sup, *v;
+	size_t i;
+	int r = 0;
+
+	if (!json || !cb)
+		return cairn_error_set(CAIRN_EINVAL, "no index JSON or callback given");
+	if (!(root = json_loadb(json, len, 0, &jerr))) {
+		r = cairn_error_set(CAIRN_ECORRUPT, "index is not valid JSON: %s (line %d, column %d)",
+			jerr.text, jerr.line, jerr.column);
+		goto out;
+	}
+	if (json_is_array(root)) {
+		packs = root; /* legacy format: the list of packs itself */
+	} else if (json_is_object(root)) {
+		sup = json_object_get(root, "supersedes");
+		if (sup && !json_is_null(sup)) {
+			if (!json_is_array(sup)) {
+				r = cairn_error_set(CAIRN_ECORRUPT, "index: \"supersedes\" is not an array");
+				goto out;
+			}
+			json_array_foreach(sup, i, v) {
+				if (!json_is_string(v) || !cairn_id_is_hex(json_string_value(v))
+					|| json_string_length(v) != 64) {
+					r = cairn_error_set(CAIRN_ECORRUPT,
+						"index: \"supersedes\" entry %zu is not a 64-hex id", i);
+					goto out;
+				}
+			}
+		}
+		packs = json_object_get(root, "packs");
+		if (!packs || json_is_null(packs))
+			goto out; /* an index without packs is empty, not wrong */
+		if (!json_is_array(packs)) {
+			r = cairn_error_set(CAIRN_ECORRUPT, "index: \"packs\" is not an array");
+			goto out;
+		}
+	} else {
+		r = cairn_error_set(CAIRN_ECORRUPT, "index JSON is neither an object nor an array");
+		goto out;
+	}
+	/* Validate the whole file before reporting anything, so a bad file adds
+	 * nothing: then walk it again with the callback. */
+	if ((r = ref_walk_packs(packs, NULL, NULL)) < 0)
+		goto out;
+	r = ref_walk_packs(packs, cb, payload);
+out:
+	json_decref(root);
+	return r;
+}
+
+
+static int listing_cb(const cairn_id *pack, const cairn_pack_entry *e, void *payload)
+{
+	cairn_buf *out = payload;
+	char p[CAIRN_ID_HEX_SIZE], b[CAIRN_ID_HEX_SIZE], line[256];
+	cairn_id_to_hex(p, pack);
+	cairn_id_to_hex(b, &e->id);
+	snprintf(line, sizeof(line), "%s %s %d %u %u %u\n", p, b, (int)e->type, e->offset, e->length,
+		e->uncompressed_length);
+	return cairn_buf_puts(out, line);
+}
+
+/* 0 when both parsers agree on text; else prints the case. */
+static int same_verdict(const char *text, size_t len)
+{
+	cairn_buf a = CAIRN_BUF_INIT, b = CAIRN_BUF_INIT;
+	char msg_a[512];
+	int ra, rb, bad = 0;
+
+	ra = ref_parse_json(text, len, listing_cb, &a);
+	snprintf(msg_a, sizeof(msg_a), "%s", cairn_error_message());
+	rb = cairn_index_parse_json(text, len, listing_cb, &b);
+	if ((ra < 0) != (rb < 0) || (ra < 0 && rb != CAIRN_ECORRUPT))
+		bad = 1;
+	else if (ra == 0 && (a.len != b.len || (a.len && memcmp(a.data, b.data, a.len) != 0)))
+		bad = 1;
+	else if (ra < 0 && strncmp(msg_a, "index is not valid JSON", 23) != 0
+		&& strcmp(msg_a, cairn_error_message()) != 0)
+		bad = 1;
+	if (bad) {
+		fprintf(stderr, "parsers disagree (jansson %d '%s', streaming %d '%s') on %zu bytes: %.*s\n",
+			ra, msg_a, rb, cairn_error_message(), len, (int)(len > 300 ? 300 : len), text);
+	}
+	cairn_buf_release(&a);
+	cairn_buf_release(&b);
+	return bad;
+}
+
+static void test_parser_matches_jansson(void)
+{
+#define H "\"2222222222222222222222222222222222222222222222222222222222222222\""
+#define Q "\"1111111111111111111111111111111111111111111111111111111111111111\""
+#define BL "{\"id\":" H ",\"type\":\"data\",\"offset\":0,\"length\":40}"
+	static const char *const cases[] = {
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[" BL "]}]}",
+		/* escapes in keys and values */
+		"{\"pa\\u0063ks\":[{\"\\u0069d\":" Q ",\"blobs\":[{\"id\":\"\\u0032222222222222222222222222222222222222222222222222222222222222222\",\"type\":\"d\\u0061ta\",\"offset\":0,\"length\":40}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"tree\",\"offset\":0,\"length\":40,\"x\":\"\\ud83d\\ude00\\n\\t\\/\\\\\\\"\"}]}]}",
+		/* members given twice: the last counts */
+		"{\"packs\":[{\"id\":12}],\"packs\":[{\"id\":" Q ",\"blobs\":[" BL "]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[" BL "]}],\"packs\":null}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[7],\"blobs\":[" BL "]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[" BL "],\"blobs\":[7]}]}",
+		"{\"packs\":[{\"id\":\"x\",\"id\":" Q ",\"blobs\":[" BL "]}]}",
+		"{\"packs\":[{\"blobs\":[" BL "],\"id\":" Q "}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":0,\"length\":40,\"length\":20}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":\"0\",\"offset\":7,\"length\":40}]}]}",
+		"{\"supersedes\":5,\"supersedes\":[" Q "],\"packs\":[]}",
+		"{\"supersedes\":[" Q "],\"supersedes\":[1],\"packs\":[]}",
+		"{\"supersedes\":[\"zz\"],\"packs\":[7]}",
+		"{\"packs\":[7],\"supersedes\":[\"zz\"]}",
+		"{\"packs\":5,\"packs\":[]}",
+		"{\"packs\":[]}  \n\t\r",
+		/* unknown members of every kind */
+		"{\"a\":{\"b\":[1,2.5e3,-0,true,false,null,\"s\",{}],\"c\":[]},\"packs\":[{\"z\":[[]],\"id\":" Q ",\"blobs\":[]}]}",
+		/* numbers */
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":-0,\"length\":40}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":0,\"length\":4e1}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":0,\"length\":40,\"uncompressed_length\":9223372036854775807}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":0,\"length\":40,\"uncompressed_length\":9223372036854775808}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":-9223372036854775808,\"length\":40}]}]}",
+		"{\"packs\":[{\"id\":" Q ",\"blobs\":[{\"id\":" H ",\"type\":\"data\",\"offset\":-9223372036854775809,\"length\":40}]}]}",
+		"{\"x\":1e400,\"packs\":[]}",
+		"{\"x\":1e-400,\"packs\":[]}",
+		"{\"x\":01,\"packs\":[]}",
+		"{\"x\":1.,\"packs\":[]}",
+		"{\"x\":-,\"packs\":[]}",
+		"{\"x\":.5,\"packs\":[]}",
+		"{\"x\":+1,\"packs\":[]}",
+		"{\"x\":1e+,\"packs\":[]}",
+		/* strings */
+		"{\"x\":\"\\u0000\",\"packs\":[]}",
+		"{\"x\":\"\\ud800\",\"packs\":[]}",
+		"{\"x\":\"\\udc00\",\"packs\":[]}",
+		"{\"x\":\"\\ud800\\u0041\",\"packs\":[]}",
+		"{\"x\":\"\\q\",\"packs\":[]}",
+		"{\"x\":\"\\u12g4\",\"packs\":[]}",
+		"{\"x\":\"\t\",\"packs\":[]}",
+		"{\"x\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\",\"packs\":[]}",
+		"{\"x\":\"\xc0\xaf\",\"packs\":[]}",
+		"{\"x\":\"\xed\xa0\x80\",\"packs\":[]}",
+		"{\"x\":\"\xf4\x90\x80\x80\",\"packs\":[]}",
+		"{\"x\":\"\xe2\x82\",\"packs\":[]}",
+		"{\"x\":\"\xff\",\"packs\":[]}",
+		"\xef\xbb\xbf{\"packs\":[]}",
+		"{\"\\u0000\":1}",
+		/* structure */
+		"{\"packs\":[],}",
+		"{\"packs\":[1,]}",
+		"{,\"packs\":[]}",
+		"{\"packs\" [] }",
+		"{\"packs\":[]}}",
+		"{\"packs\":[]",
+		"[]",
+		"[7]",
+		"[null]",
+		" [ ] ",
+		"{\"packs\":tru}",
+		"{\"packs\":true}",
+		"{\"packs\":nullx}",
+		"{\"packs\":[truex]}",
+		"{'packs':[]}",
+		"{\"packs\":[]}\x00",
+	};
+	int bad = 0;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		bad += same_verdict(cases[i], strlen(cases[i]));
+	bad += same_verdict("{\"packs\":[]}\0", 13);
+
+	/* nesting around jansson's limit of 2048 */
+	for (int depth = 2040; depth <= 2052; depth++) {
+		for (int with_value = 0; with_value < 2; with_value++) {
+			cairn_buf t = CAIRN_BUF_INIT;
+			cairn_buf_puts(&t, "{\"x\":");
+			for (int d = 1; d < depth; d++)
+				cairn_buf_puts(&t, "[");
+			if (with_value)
+				cairn_buf_puts(&t, "1");
+			for (int d = 1; d < depth; d++)
+				cairn_buf_puts(&t, "]");
+			cairn_buf_puts(&t, ",\"packs\":[]}");
+			bad += same_verdict((const char *)t.data, t.len);
+			cairn_buf_release(&t);
+		}
+	}
+
+	/* seeded mutations of a real index file */
+	{
+		cairn_index_builder *b = NULL;
+		cairn_pack_entry e[4];
+		cairn_id pack = id_of(1);
+		cairn_buf json = CAIRN_BUF_INIT, m = CAIRN_BUF_INIT;
+		static const char alphabet[] = "{}[],:\"\\ 0123456789-+.eEtrufalsn\x80\xc3\xa9\n";
+		uint32_t x = 12345;
+
+		for (int k = 0; k < 4; k++) {
+			memset(&e[k], 0, sizeof(e[k]));
+			e[k].id = id_of(100 + (unsigned)k);
+			e[k].type = k == 1 ? CAIRN_BLOB_TREE : CAIRN_BLOB_DATA;
+			e[k].offset = (uint32_t)k * 100;
+			e[k].length = 64 + (uint32_t)k;
+			e[k].uncompressed_length = k == 2 ? 500 : 0;
+		}
+		CHECK_OK(cairn_index_builder_new(&b));
+		CHECK_OK(cairn_index_builder_add_pack(b, &pack, e, 3));
+		pack = id_of(2);
+		CHECK_OK(cairn_index_builder_add_pack(b, &pack, e + 3, 1));
+		CHECK_OK(cairn_index_builder_encode(&json, b));
+		bad += same_verdict((const char *)json.data, json.len);
+		for (int round = 0; round < 40000 && bad < 5; round++) {
+			int edits = 1 + round % 3;
+			cairn_buf_clear(&m);
+			cairn_buf_append(&m, json.data, json.len);
+			for (int k = 0; k < edits; k++) {
+				size_t at;
+				x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+				at = m.len ? x % m.len : 0;
+				switch ((x >> 24) % 4) {
+				case 0: /* replace a byte */
+					if (m.len)
+						m.data[at] = (unsigned char)alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+					break;
+				case 1: /* delete a byte */
+					if (m.len) {
+						memmove(m.data + at, m.data + at + 1, m.len - at - 1);
+						m.len--;
+					}
+					break;
+				case 2: /* insert a byte */
+					cairn_buf_append(&m, "", 1);
+					memmove(m.data + at + 1, m.data + at, m.len - at - 1);
+					m.data[at] = (unsigned char)alphabet[(x >> 8) % (sizeof(alphabet) - 1)];
+					break;
+				default: /* repeat a slice (members given twice) */
+					if (m.len > 8) {
+						size_t n = 1 + (x >> 12) % 40, from = (x >> 4) % m.len;
+						unsigned char slice[64];
+						if (from + n > m.len)
+							n = m.len - from;
+						memcpy(slice, m.data + from, n);
+						cairn_buf_append(&m, slice, n);
+						memmove(m.data + at + n, m.data + at, m.len - at - n);
+						memcpy(m.data + at, slice, n);
+					}
+					break;
+				}
+			}
+			bad += same_verdict((const char *)m.data, m.len);
+		}
+		cairn_index_builder_free(b);
+		cairn_buf_release(&json);
+		cairn_buf_release(&m);
+	}
+	CHECK_INT(bad, 0);
+#undef H
+#undef Q
+#undef BL
+}
+
 UNIT_MAIN(test_add_lookup_dup, test_growth_200k, test_colliding_prefixes, test_concurrent_add_lookup,
-	test_builder_exact_json, test_builder_round_trip, test_parse_formats, test_parse_rejects_malformed)
+	test_builder_exact_json, test_builder_round_trip, test_parse_formats, test_parse_rejects_malformed,
+	test_parser_matches_jansson)
