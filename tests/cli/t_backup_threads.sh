@@ -8,9 +8,10 @@
 # the same source.  The 8-thread repository passes restic check --read-data
 # and restores byte for byte with restic and with cairn.  An incremental run
 # with threads reads nothing and writes the same tree; a changed big file is
-# read again.  Unreadable entries are still named with exit 3, SIGINT still
-# ends a multi-threaded backup with 130 and no snapshot, and --threads is
-# checked.
+# read again.  Unreadable entries are still named with exit 3, a repository
+# failure in a worker ends the run with exit 1 and a message naming the file
+# and the pack, SIGINT still ends a multi-threaded backup with 130 and no
+# snapshot, and --threads is checked.
 . "$(dirname "$0")/lib.sh"
 
 mkdir -p "$T/o"
@@ -153,6 +154,21 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
 		fail "an unreadable entry was stored"
 	chmod 644 "$T/src/many/d07/f03.dat" "$T/src/big-random.bin"
 	chmod 755 "$T/src/many/d21"
+
+	step "a repository failure with 4 threads: exit 1, the file and the pack named, no snapshot"
+	cp -a "$T/template" "$T/repo-ro"
+	# everything writable for nobody except the pack folders
+	chmod -R a+rwX "$T/repo-ro" && chmod 755 "$T/repo-ro/data" "$T/repo-ro/data/"*
+	mkdir -p "$T/cache-ro" && chmod 777 "$T/cache-ro"
+	code=0
+	(cd "$T" && as_nobody "$CAIRN_BIN" -r "$T/repo-ro" --cache-dir "$T/cache-ro" backup \
+		--threads 4 src) >"$T/o/ro.out" 2>"$T/o/ro.err" || code=$?
+	cat "$T/o/ro.out" "$T/o/ro.err"
+	[ "$code" = 1 ] || fail "exit code $code, want 1"
+	grep -q "backup failed: cannot store data of '$T/src/[^']*': cannot store pack '[0-9a-f]\{64\}'" \
+		"$T/o/ro.err" || fail "the failure does not name the file and the pack"
+	[ -z "$(ls "$T/repo-ro/snapshots")" ] || fail "a snapshot was saved"
+	[ -z "$(ls "$T/repo-ro/locks")" ] || fail "lock left behind"
 fi
 
 step "SIGINT during a backup with 4 threads: 130, no snapshot, a sound repository"
