@@ -35,7 +35,8 @@
  * in the layout and the inner error message (backends keep secrets out of
  * their messages).  Cancellation: policy.canceled, if set, is polled every
  * 100 ms during a pause; when it answers non-zero no further attempt is
- * made and the last error is returned.
+ * made and the operation fails with CAIRN_ECANCELED, the last error's
+ * message kept.
  *
  * Threads: the wrapper's state is the policy and the inner backend, both
  * fixed at open; everything per call lives on the caller's stack, so it is
@@ -152,23 +153,29 @@ static void attempt_begin(attempt_state *s, const cairn_retry_policy *p, const c
 	s->attempts = 1;
 }
 
-/* After a failed attempt with result r: 1 to try again (after pausing), 0
- * to return r (whose error message has been completed when giving up). */
-static int attempt_again(attempt_state *s, int r)
+/* After a failed attempt with result *r: 1 to try again (after pausing), 0
+ * to return *r.  When giving up the message is completed, and *r becomes
+ * CAIRN_ECANCELED if the cancel hook fired. */
+static int attempt_again(attempt_state *s, int *r)
 {
 	const cairn_retry_policy *p = s->policy;
 	char message[1024];
 	double elapsed, left, pause;
 
-	if (r != CAIRN_ETRANSIENT)
+	if (*r != CAIRN_ETRANSIENT)
 		return 0;
 	elapsed = now_seconds() - s->start;
 	left = p->timeout - elapsed;
 	snprintf(message, sizeof(message), "%s", cairn_error_message());
-	if (left <= 0 || (p->canceled && p->canceled())) {
+	if (p->canceled && p->canceled()) {
+		*r = cairn_error_set(CAIRN_ECANCELED, "%s (interrupted after %d attempts)", message,
+			s->attempts);
+		return 0;
+	}
+	if (left <= 0) {
 		if (s->attempts > 1)
-			cairn_error_set(r, "%s (gave up after %d attempts in %.1f s)", message, s->attempts,
-				elapsed);
+			cairn_error_set(*r, "%s (gave up after %d attempts in %.1f s)", message,
+				s->attempts, elapsed);
 		return 0;
 	}
 	/* equal jitter: somewhere in [d/2, d], never past the deadline */
@@ -181,7 +188,8 @@ static int attempt_again(attempt_state *s, int r)
 	cairn_log(CAIRN_LOG_INFO, "retry", "%s %s failed (%s), attempt %d in %.1f s", s->op,
 		s->object, message, s->attempts + 1, pause);
 	if (pause_for(p, pause)) {
-		cairn_error_set(r, "%s (interrupted after %d attempts)", message, s->attempts);
+		*r = cairn_error_set(CAIRN_ECANCELED, "%s (interrupted after %d attempts)", message,
+			s->attempts);
 		return 0;
 	}
 	s->attempts++;
@@ -197,7 +205,7 @@ static int retry__create(cairn_backend *be)
 	attempt_begin(&s, &rb->policy, "create", "the repository");
 	do
 		r = rb->inner->ops->create(rb->inner);
-	while (r < 0 && attempt_again(&s, r));
+	while (r < 0 && attempt_again(&s, &r));
 	return r;
 }
 
@@ -212,7 +220,7 @@ static int retry__save(cairn_backend *be, const cairn_handle *h, const void *dat
 	attempt_begin(&s, &rb->policy, "save", path);
 	do
 		r = rb->inner->ops->save(rb->inner, h, data, len);
-	while (r < 0 && attempt_again(&s, r));
+	while (r < 0 && attempt_again(&s, &r));
 	return r;
 }
 
@@ -228,7 +236,7 @@ static int retry__load(cairn_buf *out, cairn_backend *be, const cairn_handle *h,
 	attempt_begin(&s, &rb->policy, "load", path);
 	do
 		r = rb->inner->ops->load(out, rb->inner, h, offset, length);
-	while (r < 0 && attempt_again(&s, r));
+	while (r < 0 && attempt_again(&s, &r));
 	return r;
 }
 
@@ -243,7 +251,7 @@ static int retry__stat(uint64_t *size_out, cairn_backend *be, const cairn_handle
 	attempt_begin(&s, &rb->policy, "stat", path);
 	do
 		r = rb->inner->ops->stat(size_out, rb->inner, h);
-	while (r < 0 && attempt_again(&s, r));
+	while (r < 0 && attempt_again(&s, &r));
 	return r;
 }
 
@@ -258,7 +266,7 @@ static int retry__remove(cairn_backend *be, const cairn_handle *h)
 	attempt_begin(&s, &rb->policy, "remove", path);
 	do
 		r = rb->inner->ops->remove(rb->inner, h);
-	while (r < 0 && attempt_again(&s, r));
+	while (r < 0 && attempt_again(&s, &r));
 	/* the earlier DELETE did remove it; only its answer was lost */
 	if (r == CAIRN_ENOTFOUND && s.attempts > 1)
 		r = 0;
@@ -382,7 +390,7 @@ static int retry__list(cairn_backend *be, cairn_file_type type, cairn_backend_li
 			r = ls.stop_value;
 			break;
 		}
-		if (r >= 0 || ls.failed || !attempt_again(&s, r))
+		if (r >= 0 || ls.failed || !attempt_again(&s, &r))
 			break;
 	}
 	id_set_release(&ls.seen);

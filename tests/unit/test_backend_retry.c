@@ -365,11 +365,20 @@ static void test_cancel_stops_the_pause(void)
 	cairn_handle_set(&h, CAIRN_FILE_CONFIG, NULL);
 	fake_script(f, fails, 3);
 	pthread_create(&t, NULL, cancel_later, NULL);
-	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_ETRANSIENT);
+	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_ECANCELED);
 	pthread_join(t, NULL);
 	CHECK(now() - t0 < 1.0);
 	CHECK_INT(atomic_load(&f->calls), 1);
-	CHECK(strstr(cairn_error_message(), "interrupted") != NULL);
+	CHECK(strstr(cairn_error_message(), "connection reset by the fake (interrupted after 1 "
+		"attempts)") != NULL);
+	/* already canceled: the first transient failure is the last */
+	fake_script(f, fails, 3);
+	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_ECANCELED);
+	CHECK_INT(atomic_load(&f->calls), 1);
+	/* a permanent error stays what it is */
+	fake_script(f, &(int){ CAIRN_EAUTH }, 1);
+	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_EAUTH);
+	atomic_store(&cancel_flag, 0);
 	cairn_backend_free(be);
 }
 
