@@ -67,9 +67,13 @@ const char *cairn_blob_type_name(cairn_blob_type t)
 #define PROBE_SLICE ((size_t)16 * 1024)
 #define PROBE_SLICES 4
 #define PROBE_GAIN_PCT 3
+#define PROBE_SURE_PCT 10
 
 /* 1 if the sample says `plain` (len > PROBE_MIN) will not shrink, 0 if it
- * may, negative on error.  `work` is the caller's scratch (replaced). */
+ * may, negative on error.  The samples are taken first to last; once they
+ * already shrink by PROBE_SURE_PCT percent, the blob is compressible
+ * whatever the rest says (the real compression decides), so text costs one
+ * sample.  `work` is the caller's scratch (replaced). */
 static int probe_incompressible(cairn_buf *work, const unsigned char *plain, size_t len)
 {
 	size_t in = 0, out = 0;
@@ -79,6 +83,8 @@ static int probe_incompressible(cairn_buf *work, const unsigned char *plain, siz
 		CAIRN_TRY(cairn_zstd_compress(work, plain + off, PROBE_SLICE, 1));
 		in += PROBE_SLICE;
 		out += work->len;
+		if (out * 100 < in * (100 - PROBE_SURE_PCT))
+			return 0;
 	}
 	return out * 100 >= in * (100 - PROBE_GAIN_PCT);
 }
