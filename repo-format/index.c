@@ -1,5 +1,16 @@
-/* index.c: the in-memory blob index and the index-file JSON codec
+/* index.c: the blob index and the index-file JSON codec
  * (include/cairn/index.h).
+ *
+ * A cairn_index is an in-memory table (below), plus, for a cached index, an
+ * LMDB database of the entries of the repository's index files
+ * (index_cache.c).  In memory the table holds every entry; in a cached index
+ * it is the overlay: the entries this process added with cairn_index_add
+ * (blobs of packs it stored during this session), which the database never
+ * receives (index_cache.c states the invariant).  A lookup asks the database,
+ * then the overlay; an add to a cached index first asks the database, so an
+ * entry is in at most one of the two and the first location known wins.
+ * After a sync, overlay entries that the database learnt from index files
+ * are dropped from the overlay, so count and foreach see each entry once.
  *
  * Table: entries live in one dense array in insertion order; an
  * open-addressing table of uint32 slots (0 = empty, else entry number + 1)
@@ -10,9 +21,11 @@
  * repeat for every blob of a pack, so they are interned in a second small
  * table and entries store a uint32 pack number: an entry is 52 bytes.
  * Invariants: n_entries < slot capacity * 0.7; every entry is in exactly one
- * slot; the first location added for a (type, id) is the one kept.  A
- * pthread rwlock guards all of it: lookups and foreach share it, adds hold it
- * exclusively.
+ * slot; the first location added for a (type, id) is the one kept; entries
+ * are only appended (a purge builds a new table).  A pthread rwlock guards
+ * the table and the list of files added: lookups and foreach share it, adds
+ * hold it exclusively.  The database has its own locking; no thread holds
+ * the rwlock while it waits for the database, except foreach's callback.
  *
  * JSON: a streaming parser (no tree; see "JSON parsing" below) that
  * accepts what jansson accepts and validates everything before a blob is
@@ -33,10 +46,11 @@
 #include <string.h>
 
 #include <cairn/index.h>
+#include "index_cache.h"
 
 typedef struct index_entry {
 	cairn_id id;
-	uint32_t pack; /* number in idx->packs */
+	uint32_t pack; /* number in the table's packs */
 	uint32_t offset;
 	uint32_t length;
 	uint32_t ulen;
@@ -49,8 +63,7 @@ typedef struct slot_table {
 	size_t mask; /* capacity - 1; capacity is a power of two */
 } slot_table;
 
-struct cairn_index {
-	pthread_rwlock_t lock;
+typedef struct mem_table {
 	index_entry *entries;
 	size_t n, cap;
 	slot_table table;       /* (type, id) -> entry */
@@ -58,6 +71,14 @@ struct cairn_index {
 	size_t n_packs, packs_cap;
 	slot_table pack_table;  /* pack id -> pack number */
 	uint32_t last_pack;     /* pack number of the previous add (+1, 0 = none) */
+} mem_table;
+
+struct cairn_index {
+	pthread_rwlock_t lock;  /* guards mem and files */
+	mem_table mem;          /* every entry, or a cached index's overlay */
+	cairn_index_cache *cache; /* NULL: in memory */
+	cairn_id *files;        /* in memory: index files added by sync, sorted */
+	size_t n_files, files_cap;
 };
 
 #define MAX_ITEMS ((size_t)UINT32_MAX - 1)
@@ -92,39 +113,61 @@ static void table_place(slot_table *t, uint64_t h, uint32_t value)
 	t->slots[i] = value;
 }
 
-/* The entry with (type, id), or NULL. */
-static index_entry *find_entry(const cairn_index *idx, int type, const cairn_id *id)
+static int mem_init(mem_table *m)
 {
-	const slot_table *t = &idx->table;
+	memset(m, 0, sizeof(*m));
+	if (table_init(&m->table, 1024) < 0)
+		return CAIRN_ENOMEM;
+	if (table_init(&m->pack_table, 64) < 0) {
+		free(m->table.slots);
+		m->table.slots = NULL;
+		return CAIRN_ENOMEM;
+	}
+	return 0;
+}
+
+static void mem_release(mem_table *m)
+{
+	free(m->entries);
+	free(m->table.slots);
+	free(m->packs);
+	free(m->pack_table.slots);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The entry with (type, id), or NULL. */
+static index_entry *find_entry(const mem_table *m, int type, const cairn_id *id)
+{
+	const slot_table *t = &m->table;
 	size_t i = (size_t)id_hash(id, type) & t->mask;
 
 	for (uint32_t v; (v = t->slots[i]) != 0; i = (i + 1) & t->mask) {
-		index_entry *e = &idx->entries[v - 1];
+		index_entry *e = &m->entries[v - 1];
 		if (e->type == type && cairn_id_equal(&e->id, id))
 			return e;
 	}
 	return NULL;
 }
 
-static int grow_entry_table(cairn_index *idx)
+static int grow_entry_table(mem_table *m)
 {
 	slot_table t;
-	CAIRN_TRY(table_init(&t, (idx->table.mask + 1) * 2));
-	for (size_t k = 0; k < idx->n; k++)
-		table_place(&t, id_hash(&idx->entries[k].id, idx->entries[k].type), (uint32_t)(k + 1));
-	free(idx->table.slots);
-	idx->table = t;
+	CAIRN_TRY(table_init(&t, (m->table.mask + 1) * 2));
+	for (size_t k = 0; k < m->n; k++)
+		table_place(&t, id_hash(&m->entries[k].id, m->entries[k].type), (uint32_t)(k + 1));
+	free(m->table.slots);
+	m->table = t;
 	return 0;
 }
 
-static int grow_pack_table(cairn_index *idx)
+static int grow_pack_table(mem_table *m)
 {
 	slot_table t;
-	CAIRN_TRY(table_init(&t, (idx->pack_table.mask + 1) * 2));
-	for (size_t k = 0; k < idx->n_packs; k++)
-		table_place(&t, id_hash(&idx->packs[k], 0), (uint32_t)(k + 1));
-	free(idx->pack_table.slots);
-	idx->pack_table = t;
+	CAIRN_TRY(table_init(&t, (m->pack_table.mask + 1) * 2));
+	for (size_t k = 0; k < m->n_packs; k++)
+		table_place(&t, id_hash(&m->packs[k], 0), (uint32_t)(k + 1));
+	free(m->pack_table.slots);
+	m->pack_table = t;
 	return 0;
 }
 
@@ -149,35 +192,70 @@ static int array_grow(void **arr, size_t *cap, size_t n, size_t elem)
 }
 
 /* Number of pack `id`, interning it if new.  Write lock held. */
-static int intern_pack(uint32_t *num_out, cairn_index *idx, const cairn_id *id)
+static int intern_pack(uint32_t *num_out, mem_table *m, const cairn_id *id)
 {
-	slot_table *t = &idx->pack_table;
+	slot_table *t = &m->pack_table;
 	size_t i;
 	uint32_t v;
 
-	if (idx->last_pack && cairn_id_equal(&idx->packs[idx->last_pack - 1], id)) {
-		*num_out = idx->last_pack - 1;
+	if (m->last_pack && cairn_id_equal(&m->packs[m->last_pack - 1], id)) {
+		*num_out = m->last_pack - 1;
 		return 0;
 	}
 	for (i = (size_t)id_hash(id, 0) & t->mask; (v = t->slots[i]) != 0; i = (i + 1) & t->mask) {
-		if (cairn_id_equal(&idx->packs[v - 1], id)) {
-			idx->last_pack = v;
+		if (cairn_id_equal(&m->packs[v - 1], id)) {
+			m->last_pack = v;
 			*num_out = v - 1;
 			return 0;
 		}
 	}
-	CAIRN_TRY(array_grow((void **)&idx->packs, &idx->packs_cap, idx->n_packs, sizeof(cairn_id)));
-	if (table_needs_growth(t, idx->n_packs + 1))
-		CAIRN_TRY(grow_pack_table(idx));
-	idx->packs[idx->n_packs] = *id;
-	table_place(&idx->pack_table, id_hash(id, 0), (uint32_t)(idx->n_packs + 1));
-	idx->n_packs++;
-	idx->last_pack = (uint32_t)idx->n_packs;
-	*num_out = (uint32_t)(idx->n_packs - 1);
+	CAIRN_TRY(array_grow((void **)&m->packs, &m->packs_cap, m->n_packs, sizeof(cairn_id)));
+	if (table_needs_growth(t, m->n_packs + 1))
+		CAIRN_TRY(grow_pack_table(m));
+	m->packs[m->n_packs] = *id;
+	table_place(&m->pack_table, id_hash(id, 0), (uint32_t)(m->n_packs + 1));
+	m->n_packs++;
+	m->last_pack = (uint32_t)m->n_packs;
+	*num_out = (uint32_t)(m->n_packs - 1);
 	return 0;
 }
 
-/* Create an empty index; the caller frees it with cairn_index_free(). */
+/* 1 added, 0 already there (the first location is kept), negative on
+ * failure.  Write lock held. */
+static int mem_add(mem_table *m, int type, const cairn_id *id, const cairn_blob_location *loc)
+{
+	index_entry *e;
+	uint32_t pack;
+
+	if (find_entry(m, type, id))
+		return 0;
+	CAIRN_TRY(array_grow((void **)&m->entries, &m->cap, m->n, sizeof(*m->entries)));
+	if (table_needs_growth(&m->table, m->n + 1))
+		CAIRN_TRY(grow_entry_table(m));
+	CAIRN_TRY(intern_pack(&pack, m, &loc->pack));
+	e = &m->entries[m->n];
+	e->id = *id;
+	e->pack = pack;
+	e->offset = loc->offset;
+	e->length = loc->length;
+	e->ulen = loc->uncompressed_length;
+	e->type = (uint8_t)type;
+	table_place(&m->table, id_hash(id, type), (uint32_t)(m->n + 1));
+	m->n++;
+	return 1;
+}
+
+static void fill_location(cairn_blob_location *out, const mem_table *m, const index_entry *e)
+{
+	out->pack = m->packs[e->pack];
+	out->offset = e->offset;
+	out->length = e->length;
+	out->uncompressed_length = e->ulen;
+}
+
+/* ---- the index ---- */
+
+/* Create an empty index in memory; the caller frees it with cairn_index_free(). */
 int cairn_index_new(cairn_index **out)
 {
 	cairn_index *idx = calloc(1, sizeof(*idx));
@@ -186,20 +264,36 @@ int cairn_index_new(cairn_index **out)
 	*out = NULL;
 	if (!idx)
 		return cairn_error_set(CAIRN_ENOMEM, "cannot allocate the index");
-	if ((r = table_init(&idx->table, 1024)) < 0 || (r = table_init(&idx->pack_table, 64)) < 0)
-		goto out;
-	if (pthread_rwlock_init(&idx->lock, NULL) != 0) {
-		r = cairn_error_set(CAIRN_ENOMEM, "cannot create the index lock");
-		goto out;
+	if ((r = mem_init(&idx->mem)) < 0) {
+		free(idx);
+		return r;
 	}
+	if (pthread_rwlock_init(&idx->lock, NULL) != 0) {
+		mem_release(&idx->mem);
+		free(idx);
+		return cairn_error_set(CAIRN_ENOMEM, "cannot create the index lock");
+	}
+	*out = idx;
+	return 0;
+}
+
+/* Create a cached index; the caller frees it with cairn_index_free(). */
+int cairn_index_open_cache(cairn_index **out, const char *cache_dir, const cairn_id *repo_id)
+{
+	cairn_index *idx = NULL;
+	int r;
+
+	*out = NULL;
+	if (!cache_dir || !repo_id)
+		return cairn_error_set(CAIRN_EINVAL, "no cache folder or repository id given");
+	if ((r = cairn_index_new(&idx)) < 0)
+		return r;
+	if ((r = cairn_index_cache__open(&idx->cache, cache_dir, repo_id)) < 0)
+		goto out;
 	*out = idx;
 	idx = NULL;
 out:
-	if (idx) {
-		free(idx->table.slots);
-		free(idx->pack_table.slots);
-		free(idx);
-	}
+	cairn_index_free(idx);
 	return r;
 }
 
@@ -207,92 +301,217 @@ void cairn_index_free(cairn_index *idx)
 {
 	if (!idx)
 		return;
+	cairn_index_cache__free(idx->cache);
 	pthread_rwlock_destroy(&idx->lock);
-	free(idx->entries);
-	free(idx->table.slots);
-	free(idx->packs);
-	free(idx->pack_table.slots);
+	mem_release(&idx->mem);
+	free(idx->files);
 	free(idx);
+}
+
+const char *cairn_index_cache_path(const cairn_index *idx)
+{
+	return idx && idx->cache ? cairn_index_cache__path(idx->cache) : NULL;
 }
 
 int cairn_index_add(cairn_index *idx, cairn_blob_type type, const cairn_id *id,
 	const cairn_blob_location *loc)
 {
-	index_entry *e;
-	uint32_t pack;
-	int r = 0;
+	int r;
 
 	if (type != CAIRN_BLOB_DATA && type != CAIRN_BLOB_TREE)
 		return cairn_error_set(CAIRN_EINVAL, "invalid blob type %d", (int)type);
+	/* the database's location came first; a damaged entry is shadowed by the overlay */
+	if (idx->cache && cairn_index_cache__lookup(NULL, idx->cache, type, id) == 1)
+		return 0;
 	pthread_rwlock_wrlock(&idx->lock);
-	if (find_entry(idx, (int)type, id))
-		goto out; /* keep the first location */
-	if ((r = array_grow((void **)&idx->entries, &idx->cap, idx->n, sizeof(*idx->entries))) < 0)
-		goto out;
-	if (table_needs_growth(&idx->table, idx->n + 1) && (r = grow_entry_table(idx)) < 0)
-		goto out;
-	if ((r = intern_pack(&pack, idx, &loc->pack)) < 0)
-		goto out;
-	e = &idx->entries[idx->n];
-	e->id = *id;
-	e->pack = pack;
-	e->offset = loc->offset;
-	e->length = loc->length;
-	e->ulen = loc->uncompressed_length;
-	e->type = (uint8_t)type;
-	table_place(&idx->table, id_hash(id, (int)type), (uint32_t)(idx->n + 1));
-	idx->n++;
-	r = 1;
-out:
+	r = mem_add(&idx->mem, (int)type, id, loc);
 	pthread_rwlock_unlock(&idx->lock);
 	return r;
-}
-
-static void fill_location(cairn_blob_location *out, const cairn_index *idx, const index_entry *e)
-{
-	out->pack = idx->packs[e->pack];
-	out->offset = e->offset;
-	out->length = e->length;
-	out->uncompressed_length = e->ulen;
 }
 
 int cairn_index_lookup(cairn_blob_location *out, cairn_index *idx, cairn_blob_type type,
 	const cairn_id *id)
 {
 	const index_entry *e;
-	int found = 0;
+	int r = 0;
 
+	if (idx->cache && (r = cairn_index_cache__lookup(out, idx->cache, type, id)) == 1)
+		return 1;
 	pthread_rwlock_rdlock(&idx->lock);
-	if ((e = find_entry(idx, (int)type, id)) != NULL) {
-		found = 1;
+	if ((e = find_entry(&idx->mem, (int)type, id)) != NULL) {
+		r = 1;
 		if (out)
-			fill_location(out, idx, e);
+			fill_location(out, &idx->mem, e);
 	}
 	pthread_rwlock_unlock(&idx->lock);
-	return found;
+	return r;
 }
 
 size_t cairn_index_count(cairn_index *idx)
 {
+	uint64_t in_cache = 0;
 	size_t n;
+
+	if (idx->cache && cairn_index_cache__count(&in_cache, idx->cache) < 0)
+		in_cache = 0;
 	pthread_rwlock_rdlock(&idx->lock);
-	n = idx->n;
+	n = idx->mem.n;
 	pthread_rwlock_unlock(&idx->lock);
-	return n;
+	return n + (size_t)in_cache;
 }
 
-int cairn_index_foreach(cairn_index *idx, cairn_index_foreach_cb cb, void *payload)
+int cairn_index__foreach_added(cairn_index *idx, cairn_index_foreach_cb cb, void *payload)
 {
 	cairn_blob_location loc;
 	int r = 0;
 
 	pthread_rwlock_rdlock(&idx->lock);
-	for (size_t k = 0; k < idx->n && r == 0; k++) {
-		const index_entry *e = &idx->entries[k];
-		fill_location(&loc, idx, e);
+	for (size_t k = 0; k < idx->mem.n && r == 0; k++) {
+		const index_entry *e = &idx->mem.entries[k];
+		fill_location(&loc, &idx->mem, e);
 		r = cb((cairn_blob_type)e->type, &e->id, &loc, payload);
 	}
 	pthread_rwlock_unlock(&idx->lock);
+	return r;
+}
+
+int cairn_index_foreach(cairn_index *idx, cairn_index_foreach_cb cb, void *payload)
+{
+	int r;
+
+	if (idx->cache && (r = cairn_index_cache__foreach(idx->cache, cb, payload)) != 0)
+		return r;
+	return cairn_index__foreach_added(idx, cb, payload);
+}
+
+/* Drop from the overlay the entries that the database now has.  The keys
+ * are copied out first, so that no database call happens under the rwlock;
+ * entries are only appended, so the first `n` entries are still the ones
+ * copied when the write lock is taken again. */
+static int purge_overlay(cairn_index *idx)
+{
+	index_entry *copy = NULL;
+	unsigned char *drop = NULL;
+	mem_table fresh;
+	size_t n, dropped = 0;
+	int r = 0;
+
+	pthread_rwlock_rdlock(&idx->lock);
+	n = idx->mem.n;
+	if (n && (copy = malloc(n * sizeof(*copy))))
+		memcpy(copy, idx->mem.entries, n * sizeof(*copy));
+	pthread_rwlock_unlock(&idx->lock);
+	if (!n)
+		return 0;
+	if (!copy || !(drop = calloc(n, 1))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (cairn_index_cache__lookup(NULL, idx->cache, copy[k].type, &copy[k].id) == 1) {
+			drop[k] = 1;
+			dropped++;
+		}
+	if (!dropped)
+		goto out;
+	if ((r = mem_init(&fresh)) < 0)
+		goto out;
+	pthread_rwlock_wrlock(&idx->lock);
+	for (size_t k = 0; k < idx->mem.n && r >= 0; k++) {
+		cairn_blob_location loc;
+		const index_entry *e = &idx->mem.entries[k];
+		if (k < n && drop[k])
+			continue;
+		fill_location(&loc, &idx->mem, e);
+		r = mem_add(&fresh, e->type, &e->id, &loc);
+	}
+	if (r >= 0) {
+		mem_release(&idx->mem);
+		idx->mem = fresh;
+		r = 0;
+	} else {
+		mem_release(&fresh);
+	}
+	pthread_rwlock_unlock(&idx->lock);
+out:
+	free(copy);
+	free(drop);
+	return r;
+}
+
+static int id_compare(const void *a, const void *b)
+{
+	return memcmp(a, b, CAIRN_ID_SIZE);
+}
+
+/* In memory: add each listed file not added before, and remember it. */
+static int sync_memory(cairn_index *idx, const cairn_index_file *files, size_t n,
+	cairn_index_fetch_cb fetch, void *payload, cairn_index_sync_stats *stats)
+{
+	cairn_buf json = CAIRN_BUF_INIT;
+	char name[CAIRN_ID_HEX_SIZE];
+	int r = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		cairn_id *at;
+		size_t pos;
+		uint64_t before;
+
+		pthread_rwlock_rdlock(&idx->lock);
+		at = idx->n_files ? bsearch(&files[i].id, idx->files, idx->n_files, sizeof(cairn_id),
+			id_compare) : NULL;
+		pthread_rwlock_unlock(&idx->lock);
+		if (at)
+			continue;
+		if ((r = fetch(&json, &files[i].id, payload)) < 0)
+			break;
+		before = cairn_index_count(idx);
+		if ((r = cairn_index_add_json(idx, (const char *)json.data, json.len)) < 0) {
+			cairn_id_to_hex(name, &files[i].id);
+			r = cairn_error_wrap(r, "index file '%s'", name);
+			break;
+		}
+		stats->files_merged++;
+		stats->blobs_merged += cairn_index_count(idx) - before;
+		pthread_rwlock_wrlock(&idx->lock);
+		r = array_grow((void **)&idx->files, &idx->files_cap, idx->n_files, sizeof(cairn_id));
+		if (r == 0) {
+			for (pos = idx->n_files; pos > 0 && id_compare(&idx->files[pos - 1], &files[i].id) > 0; pos--)
+				idx->files[pos] = idx->files[pos - 1];
+			idx->files[pos] = files[i].id;
+			idx->n_files++;
+		}
+		pthread_rwlock_unlock(&idx->lock);
+		if (r < 0)
+			break;
+	}
+	cairn_buf_release(&json);
+	return r;
+}
+
+int cairn_index_sync(cairn_index *idx, const cairn_index_file *files, size_t n,
+	cairn_index_fetch_cb fetch, void *payload, cairn_index_sync_stats *stats_out)
+{
+	cairn_index_sync_stats stats;
+	int r;
+
+	memset(&stats, 0, sizeof(stats));
+	stats.files_listed = n;
+	if (!idx || (n && !files) || !fetch)
+		return cairn_error_set(CAIRN_EINVAL, "invalid arguments to cairn_index_sync");
+	if (!idx->cache) {
+		r = sync_memory(idx, files, n, fetch, payload, &stats);
+	} else {
+		r = cairn_index_cache__sync(idx->cache, files, n, fetch, payload, &stats);
+		/* even after a failure: files merged before it may cover overlay entries */
+		if (!stats.cache_failed) {
+			int r2 = purge_overlay(idx);
+			if (r == 0)
+				r = r2;
+		}
+	}
+	if (stats_out)
+		*stats_out = stats;
 	return r;
 }
 

@@ -1,7 +1,9 @@
 /* repo.c: an open repository (include/cairn/repo.h).
  *
  * A cairn_repo ties a borrowed backend to the repository's master key, its
- * config and the in-memory blob index, and implements everything that needs
+ * config and the blob index (in memory, or cached in a local LMDB database
+ * when a cache dir is set: index.h, index_cache.c; blobs of packs stored in
+ * this session are only ever in memory), and implements everything that needs
  * the key: "unpacked" files (index, snapshot, lock: IV||CTR||MAC of raw JSON
  * or, in v2, of 0x02||zstd(JSON), named by SHA-256 of the stored bytes), the
  * config (always raw JSON, never compressed), blobs in packs, and snapshots.
@@ -50,6 +52,7 @@
 #include <cairn/chunker.h>
 #include <cairn/log.h>
 #include <cairn/repo.h>
+#include "index_cache.h"
 
 #define MAX_KEYS_TRIED 20                          /* as restic */
 #define UNPACKED_MAX ((size_t)1 << 30)             /* decoded index/snapshot/lock JSON */
@@ -170,7 +173,9 @@ struct cairn_repo {
 	cairn_config config;
 	cairn_key key;              /* master key, wiped on free */
 	char key_name[CAIRN_ID_HEX_SIZE];
-	cairn_index *index;         /* thread-safe on its own */
+	cairn_index *index;         /* thread-safe on its own; replaced only by load_index */
+	char *cache_dir;            /* where the index is cached; NULL: in memory */
+	int cache_failed;           /* the cache could not be used: stay in memory */
 	cairn_compression compression;
 	size_t pack_size;
 
@@ -237,6 +242,7 @@ void cairn_repo_free(cairn_repo *repo)
 		repo->free_scratch = next;
 	}
 	cairn_index_free(repo->index);
+	free(repo->cache_dir);
 	free(repo->reserved.slots);
 	cairn_key_wipe(&repo->key);
 	pthread_cond_destroy(&repo->idle);
@@ -249,6 +255,18 @@ const cairn_key *cairn_repo_key(const cairn_repo *repo) { return &repo->key; }
 cairn_backend *cairn_repo_backend(cairn_repo *repo) { return repo->be; }
 cairn_index *cairn_repo_index(cairn_repo *repo) { return repo->index; }
 const char *cairn_repo_key_name(const cairn_repo *repo) { return repo->key_name; }
+
+int cairn_repo_set_cache_dir(cairn_repo *repo, const char *dir)
+{
+	char *copy = NULL;
+
+	if (dir && !(copy = strdup(dir)))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	free(repo->cache_dir);
+	repo->cache_dir = copy;
+	repo->cache_failed = 0;
+	return 0;
+}
 
 void cairn_repo_set_compression(cairn_repo *repo, cairn_compression mode)
 {
@@ -697,30 +715,127 @@ out:
 
 /* --- index ------------------------------------------------------------------- */
 
-int cairn_repo_load_index(cairn_repo *repo)
+typedef struct file_list {
+	cairn_index_file *files;
+	size_t n, cap;
+	int error;
+} file_list;
+
+static int collect_index_file(const char *name, uint64_t size, void *payload)
 {
-	cairn_id *ids = NULL;
-	size_t n = 0;
-	cairn_buf json = CAIRN_BUF_INIT;
+	file_list *l = payload;
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 64;
+		cairn_index_file *p = realloc(l->files, ncap * sizeof(*p));
+		if (!p) {
+			l->error = cairn_error_set(CAIRN_ENOMEM, "out of memory listing files");
+			return 1;
+		}
+		l->files = p;
+		l->cap = ncap;
+	}
+	if (cairn_id_from_hex(&l->files[l->n].id, name) < 0)
+		return 0; /* the backend only passes hex names; be tolerant anyway */
+	l->files[l->n].size = size;
+	l->n++;
+	return 0;
+}
+
+typedef struct fetch_ctx {
+	cairn_repo *repo;
+	int failed;                 /* the error came from reading an index file */
+} fetch_ctx;
+
+static int fetch_index_file(cairn_buf *json, const cairn_id *id, void *payload)
+{
+	fetch_ctx *f = payload;
+	int r = cairn_repo_load_unpacked(json, f->repo, CAIRN_FILE_INDEX, id);
+	if (r < 0)
+		f->failed = 1;
+	return r;
+}
+
+/* Copy one entry into another index (moving the overlay). */
+static int copy_entry(cairn_blob_type type, const cairn_id *id, const cairn_blob_location *loc,
+	void *payload)
+{
+	int r = cairn_index_add(payload, type, id, loc);
+	return r < 0 ? r : 0;
+}
+
+/* Replace repo->index by `next`, moving the entries added so far (blobs of
+ * packs stored in this session, which no index file may name yet; not what
+ * a cache holds, which the sync brings back).  Takes ownership of next. */
+static int swap_index(cairn_repo *repo, cairn_index *next)
+{
+	int r = cairn_index__foreach_added(repo->index, copy_entry, next);
+	if (r < 0) {
+		cairn_index_free(next);
+		return r;
+	}
+	cairn_index_free(repo->index);
+	repo->index = next;
+	return 0;
+}
+
+/* Give up on the cache: keep the index in memory for this session. */
+static int fall_back_to_memory(cairn_repo *repo, const char *why)
+{
+	cairn_index *mem = NULL;
 	int r;
 
-	if ((r = list_ids(&ids, &n, repo->be, CAIRN_FILE_INDEX)) < 0)
-		goto out;
-	for (size_t i = 0; i < n; i++) {
-		char name[CAIRN_ID_HEX_SIZE];
+	cairn_log(CAIRN_LOG_WARN, "index", "%s; keeping the index in memory", why);
+	repo->cache_failed = 1;
+	if (!cairn_index_cache_path(repo->index))
+		return 0;
+	if ((r = cairn_index_new(&mem)) < 0)
+		return r;
+	return swap_index(repo, mem);
+}
 
-		cairn_id_to_hex(name, &ids[i]);
-		if ((r = cairn_repo_load_unpacked(&json, repo, CAIRN_FILE_INDEX, &ids[i])) < 0)
-			goto out;
-		if ((r = cairn_index_add_json(repo->index, (const char *)json.data, json.len)) < 0) {
-			r = cairn_error_wrap(r, "index file '%s'", name);
+/* Not concurrently with saving or loading blobs: the index may be replaced. */
+int cairn_repo_load_index(cairn_repo *repo)
+{
+	file_list l = { NULL, 0, 0, 0 };
+	cairn_index_sync_stats st;
+	fetch_ctx f = { repo, 0 };
+	char why[600];
+	int r;
+
+	r = cairn_backend_list(repo->be, CAIRN_FILE_INDEX, collect_index_file, &l);
+	if (l.error)
+		r = l.error;
+	if (r < 0) {
+		r = cairn_error_wrap(r, "cannot list index files");
+		goto out;
+	}
+	if (repo->cache_dir && !repo->cache_failed && !cairn_index_cache_path(repo->index)) {
+		cairn_index *cached = NULL;
+		if ((r = cairn_index_open_cache(&cached, repo->cache_dir, &repo->config.id)) < 0) {
+			snprintf(why, sizeof(why), "%s", cairn_error_message());
+			if ((r = fall_back_to_memory(repo, why)) < 0)
+				goto out;
+		} else if ((r = swap_index(repo, cached)) < 0) {
 			goto out;
 		}
 	}
+	r = cairn_index_sync(repo->index, l.files, l.n, fetch_index_file, &f, &st);
+	if (r < 0 && st.cache_failed && !f.failed) {
+		/* the cache failed, not the repository: carry on without it */
+		snprintf(why, sizeof(why), "%s", cairn_error_message());
+		if ((r = fall_back_to_memory(repo, why)) < 0)
+			goto out;
+		r = cairn_index_sync(repo->index, l.files, l.n, fetch_index_file, &f, &st);
+	}
+	if (r < 0)
+		goto out;
+	if (st.rebuilt || st.files_merged)
+		cairn_log(CAIRN_LOG_DEBUG, "index", "index: %zu of %zu index files read (%llu blobs)%s",
+			st.files_merged, st.files_listed, (unsigned long long)st.blobs_merged,
+			st.rebuilt ? ", cache rebuilt" : "");
 	r = 0;
 out:
-	free(ids);
-	cairn_buf_release(&json);
+	free(l.files);
 	return r;
 }
 
@@ -748,7 +863,9 @@ int cairn_repo_load_blob(cairn_buf *out, cairn_repo *repo, cairn_blob_type type,
 	int r;
 
 	cairn_id_to_hex(blob, id);
-	if (cairn_index_lookup(&loc, repo->index, type, id) != 1)
+	if ((r = cairn_index_lookup(&loc, repo->index, type, id)) < 0)
+		return cairn_error_wrap(r, "cannot look up %s blob '%s'", cairn_blob_type_name(type), blob);
+	if (r != 1)
 		return cairn_error_set(CAIRN_ENOTFOUND, "%s blob '%s' is not in the index",
 			cairn_blob_type_name(type), blob);
 	cairn_id_to_hex(pack, &loc.pack);

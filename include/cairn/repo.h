@@ -63,6 +63,12 @@ CAIRN_API cairn_index *cairn_repo_index(cairn_repo *repo);
 /* The id of the key file that opened the repository (hex). */
 CAIRN_API const char *cairn_repo_key_name(const cairn_repo *repo);
 
+/* Keep the blob index in a local cache under `dir` (its <repository id
+ * hex>/index.lmdb, see index.h) instead of in memory; NULL: in memory (the
+ * default).  Takes effect at the next cairn_repo_load_index.  The string is
+ * copied. */
+CAIRN_API int cairn_repo_set_cache_dir(cairn_repo *repo, const char *dir);
+
 /* Write settings (before saving blobs). */
 CAIRN_API void cairn_repo_set_compression(cairn_repo *repo, cairn_compression mode);
 CAIRN_API void cairn_repo_set_pack_size(cairn_repo *repo, size_t bytes);
@@ -83,8 +89,14 @@ CAIRN_API int cairn_repo_save_unpacked(cairn_id *id_out, cairn_repo *repo, cairn
 
 /* --- index --- */
 
-/* Read every index file into the in-memory index.  An unreadable or corrupt
- * index file is an error that names it. */
+/* Bring the index up to date with the repository's index files: with a
+ * cache dir, open the cached index and merge only the index files it has not
+ * seen (a cache that cannot be used gives a warning and an index in memory);
+ * without, read every index file into memory.  Entries added before (blobs
+ * of packs stored in this session) are kept.  An unreadable or corrupt
+ * index file is an error that names it.  Not concurrently with saving or
+ * loading blobs (the index object may be replaced: re-fetch
+ * cairn_repo_index() afterwards). */
 CAIRN_API int cairn_repo_load_index(cairn_repo *repo);
 
 /* --- blobs --- */
