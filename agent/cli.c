@@ -1,6 +1,7 @@
 /* cli.c: the helpers every command shares (see cli.h): password input,
- * opening the repository with a lock, snapshot filters and selection,
- * messages, progress lines, JSON output and the interrupt flag.
+ * opening the repository with a lock and its index (cached under the cache
+ * folder unless --no-cache), snapshot filters and selection, messages,
+ * progress lines, JSON output and the interrupt flag.
  *
  * The password is held only in a cairn_buf that is wiped after use; it is
  * never printed, and the repository location is shown in its secret-free
@@ -12,6 +13,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -260,9 +262,66 @@ int cli_read_password(cairn_buf *out, const cli_globals *g, int confirm)
 
 /* ---- repository ---- */
 
+/* mkdir -p, quietly; 0 when `dir` exists (or was made) and is writable. */
+static int make_dir(const char *dir)
+{
+	char path[4096];
+	size_t len = strlen(dir);
+
+	if (len == 0 || len >= sizeof(path))
+		return -1;
+	memcpy(path, dir, len + 1);
+	for (size_t i = 1; i <= len; i++) {
+		if (path[i] == '/' || path[i] == '\0') {
+			char saved = path[i];
+			path[i] = '\0';
+			if (mkdir(path, 0700) != 0 && errno != EEXIST)
+				return -1;
+			path[i] = saved;
+		}
+	}
+	return access(dir, W_OK | X_OK);
+}
+
+/* The cache folder into out: --cache-dir, else $XDG_CACHE_HOME/cairn, else
+ * $HOME/.cache/cairn, the first that is (or can be made) writable.  0 with
+ * out set, -1 with --no-cache or when none is usable (a warning says so,
+ * unless --no-cache). */
+static int pick_cache_dir(char *out, size_t size, const cli_globals *g)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	char cand[3][4096];
+	int n = 0;
+
+	if (g->no_cache)
+		return -1;
+	if (g->cache_dir && *g->cache_dir) {
+		snprintf(cand[n++], sizeof(cand[0]), "%s", g->cache_dir);
+	} else {
+		if (xdg && xdg[0] == '/')
+			snprintf(cand[n++], sizeof(cand[0]), "%s/cairn", xdg);
+		if (home && *home)
+			snprintf(cand[n++], sizeof(cand[0]), "%s/.cache/cairn", home);
+	}
+	for (int i = 0; i < n; i++) {
+		if (make_dir(cand[i]) == 0 && strlen(cand[i]) < size) {
+			snprintf(out, size, "%s", cand[i]);
+			return 0;
+		}
+	}
+	if (n)
+		cli_error("warning: cache folder '%s' is not writable; keeping the index in memory",
+			cand[n - 1]);
+	else
+		cli_error("warning: no cache folder ($XDG_CACHE_HOME and $HOME unset); keeping the "
+			"index in memory");
+	return -1;
+}
+
 int cli_repo_open(cli_repo *out, const cli_globals *g, enum cli_lock_mode lock, int load_index)
 {
 	cairn_buf password = CAIRN_BUF_INIT;
+	char cache_dir[4096];
 	int r;
 
 	if (!g->repo || !*g->repo) {
@@ -281,6 +340,11 @@ int cli_repo_open(cli_repo *out, const cli_globals *g, enum cli_lock_mode lock, 
 		goto out;
 	}
 	cairn_repo_set_compression(out->repo, g->compression);
+	if (load_index && pick_cache_dir(cache_dir, sizeof(cache_dir), g) == 0
+		&& (r = cairn_repo_set_cache_dir(out->repo, cache_dir)) < 0) {
+		cli_fail("cannot set the cache folder");
+		goto out;
+	}
 	if (g->pack_size)
 		cairn_repo_set_pack_size(out->repo, g->pack_size);
 	if (lock != CLI_LOCK_NONE && !g->no_lock) {

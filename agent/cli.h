@@ -18,6 +18,7 @@ typedef struct cli_globals {
 	const char *repo;          /* -r/--repo, else $CAIRN_REPOSITORY, else $RESTIC_REPOSITORY */
 	const char *password_file; /* --password-file */
 	const char *cache_dir;     /* --cache-dir */
+	int no_cache;              /* --no-cache: keep the index in memory */
 	cairn_compression compression; /* --compression (writers) */
 	size_t pack_size;          /* --pack-size in MiB, converted to bytes; 0 = default */
 	int json;                  /* --json: machine-readable output on stdout */

@@ -42,7 +42,9 @@ static const char global_usage[] =
 	"                           $CAIRN_PASSWORD, $RESTIC_PASSWORD, $RESTIC_PASSWORD_FILE)\n"
 	"      --compression MODE   auto|off|fastest|better|max (default auto)\n"
 	"      --pack-size MiB      target pack size (default 16)\n"
-	"      --cache-dir DIR      local cache folder (default $XDG_CACHE_HOME/cairn)\n"
+	"      --cache-dir DIR      local cache folder (default $XDG_CACHE_HOME/cairn,\n"
+	"                           else ~/.cache/cairn)\n"
+	"      --no-cache           keep the blob index in memory, not in the cache\n"
 	"      --no-lock            do not lock the repository (read-only commands)\n"
 	"      --retry-timeout D    retry failed storage requests for at most D (e.g. 90s, 10m;\n"
 	"                           default 10m; 0 = no retries; s3: and rest: only)\n"
@@ -213,7 +215,7 @@ static int parse_global(cli_globals *g, int argc, char **argv, int *i)
 	if (IS("-vv")) { g->verbose += 2; return 1; }
 	if (IS("--no-lock")) { g->no_lock = 1; return 1; }
 	if (IS("--insecure-tls")) { g->backend.insecure_tls = 1; return 1; }
-	if (IS("--no-cache")) { return 1; }
+	if (IS("--no-cache")) { g->no_cache = 1; return 1; }
 #undef IS
 	return 0;
 missing:
