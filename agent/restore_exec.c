@@ -307,6 +307,27 @@ static void handle_blob(rx_worker *w, uint32_t bi, const unsigned char *sealed)
 		handle_use(w, &sh->p->uses[b->use_start + k], w->plain.data, w->plain.len, zero);
 }
 
+/* Load len bytes at off of the pack into w->raw (counted). */
+static int load_range(rx_worker *w, const cairn_handle *h, const char *phex, uint64_t off,
+	uint64_t len)
+{
+	int r = cairn_backend_load(&w->raw, w->sh->be, h, off, (size_t)len);
+	rs_add(&w->sh->c->st->pack_loads, 1);
+	if (r >= 0 && w->raw.len != len)
+		r = cairn_error_set(CAIRN_ECORRUPT, "pack '%s' is truncated", phex);
+	if (r >= 0)
+		rs_add(&w->sh->c->st->bytes_loaded, w->raw.len);
+	return r;
+}
+
+/* Blob bi could not be loaded: fail its uses with this thread's error. */
+static void fail_blob_msg(rx_worker *w, uint32_t bi)
+{
+	char msg[512];
+	snprintf(msg, sizeof(msg), "%s", cairn_error_message());
+	fail_blob(w, bi, msg);
+}
+
 /* Read the needed parts of pack pi and handle its blobs. */
 static void handle_pack(rx_worker *w, size_t pi)
 {
@@ -335,22 +356,34 @@ static void handle_pack(rx_worker *w, size_t pi)
 			if (nend > rend)
 				rend = nend;
 		}
-		r = cairn_backend_load(&w->raw, sh->be, &h, start, (size_t)(rend - start));
-		rs_add(&sh->c->st->pack_loads, 1);
-		if (r >= 0 && w->raw.len != rend - start)
-			r = cairn_error_set(CAIRN_ECORRUPT, "pack '%s' is truncated", phex);
-		if (r < 0) {
-			char msg[512];
-			if (r == CAIRN_ENOMEM) {
-				set_fatal(sh, r);
-				return;
+		r = load_range(w, &h, phex, start, rend - start);
+		if (r < 0 && r != CAIRN_ENOMEM && j - i > 1) {
+			/* A truncated pack or one wrong index entry must not fail the
+			 * good blobs around it: read this range blob by blob. */
+			for (; i < j && !atomic_load(&sh->stop) && !cli_interrupted(); i++) {
+				const rp_blob *x = &p->blobs[p->blob_order[i]];
+				if ((r = load_range(w, &h, phex, x->offset, x->length)) == CAIRN_ENOMEM)
+					break;
+				if (r < 0)
+					fail_blob_msg(w, p->blob_order[i]);
+				else
+					handle_blob(w, p->blob_order[i], w->raw.data);
 			}
-			snprintf(msg, sizeof(msg), "%s", cairn_error_message());
-			for (; i < j; i++)
-				fail_blob(w, p->blob_order[i], msg);
+			if (r == CAIRN_ENOMEM)
+				set_fatal(sh, r);
+			if (i < j)
+				atomic_store(&sh->stop, 1); /* interrupted (the blobs left are not failed) */
 			continue;
 		}
-		rs_add(&sh->c->st->bytes_loaded, w->raw.len);
+		if (r == CAIRN_ENOMEM) {
+			set_fatal(sh, r);
+			return;
+		}
+		if (r < 0) {
+			for (; i < j; i++)
+				fail_blob_msg(w, p->blob_order[i]);
+			continue;
+		}
 		for (; i < j; i++) {
 			const rp_blob *x = &p->blobs[p->blob_order[i]];
 			if (cli_interrupted()) {
