@@ -9,9 +9,11 @@
 # /tmp as the local repository; -o s3.connections stays at its default (5)
 # unless BENCH_S3_OPTS says otherwise.  Each round backs up into a new
 # repository with a new cache, local first, then S3; ROUNDS rounds (default
-# 3), and the best time of each side counts (other load on the machine only
-# ever slows a run down).  Also reported: the server's CPU time during the
-# S3 runs (it shares this machine's cores with cairn), and the load average.
+# 3); the best time of each side counts (other load on the machine only
+# ever slows a run down), and, for a busy machine, the median of the
+# rounds' ratios (each round's two runs see about the same load).  Also
+# reported: the server's CPU time during the S3 runs (it shares this
+# machine's cores with cairn), and the load average.
 #
 # Environment: BENCH_S3_DIR (default /tmp/cairn-bench-s3), ROUNDS,
 # BENCH_S3_OPTS (extra global options for the S3 runs, e.g.
@@ -69,6 +71,7 @@ find "$C/small" -type f -exec cat {} + >/dev/null
 
 now() { date +%s.%N; }
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+ratios=()
 best_local=
 best_s3=
 server_cpu=
@@ -94,6 +97,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	rm -rf "$SERVERS_STATE/s3data/testbucket/round-$round"
 	printf 'round %d: local %.2f s, s3 %.2f s (server CPU %.2f s)\n' "$round" "$tl" "$ts" \
 		"$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)"
+	ratios+=("$(echo "100 * $tl / $ts" | bc -l)")
 	if [ -z "$best_local" ] || [ "$(echo "$tl < $best_local" | bc)" = 1 ]; then best_local=$tl; fi
 	if [ -z "$best_s3" ] || [ "$(echo "$ts < $best_s3" | bc)" = 1 ]; then
 		best_s3=$ts
@@ -108,4 +112,6 @@ printf '  options: s3 %s; backup %s\n' "${BENCH_S3_OPTS:-(defaults)}" "${BENCH_B
 printf '  %-34s %8.2f s %8.1f MB/s\n' "local folder" "$best_local" "$(echo "$BYTES / $best_local / 1000000" | bc -l)"
 printf '  %-34s %8.2f s %8.1f MB/s  (server CPU %.2f s)\n' "s3 (s3rver, strict SigV4, loopback)" \
 	"$best_s3" "$(echo "$BYTES / $best_s3 / 1000000" | bc -l)" "$server_cpu"
-printf '  S3 speed / local speed: %.0f%%\n' "$(echo "100 * $best_local / $best_s3" | bc -l)"
+printf '  S3 speed / local speed: %.0f%% (best times), %.0f%% (median of the rounds)\n' \
+	"$(echo "100 * $best_local / $best_s3" | bc -l)" \
+	"$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
