@@ -189,6 +189,30 @@ restic -r "$RM" check --read-data || fail "restic check --read-data after multip
 cairn -r "$RM" restore latest --target "$T/r4" || fail "restore after multipart uploads"
 cmp "$T/big/random.bin" "$T/r4$T/big/random.bin" || fail "multipart restore differs"
 
+step "a failed multipart upload is aborted; a server that cannot abort (s3rver) only earns a warning"
+# the fault proxy answers every CompleteMultipartUpload with 400 InvalidPart
+python3 "$TESTS_DIR/infra/faultproxy.py" --upstream "127.0.0.1:$S3_PORT" --port-file "$T/proxy.port" \
+	--inject 'POST:uploadId=:400:InvalidPart' --log "$T/proxy.log" &
+PROXY_PID=$!
+trap 'kill $PROXY_PID 2>/dev/null; kill $TLS_PID 2>/dev/null; s3_stop; chmod -R u+rwX "$T" 2>/dev/null; rm -rf "$T"' EXIT
+for i in $(seq 1 50); do [ -s "$T/proxy.port" ] && break; sleep 0.1; done
+[ -s "$T/proxy.port" ] || fail "the fault proxy did not start"
+RP=s3:http://127.0.0.1:$(cat "$T/proxy.port")/testbucket/multipart-fail
+cairn -r "$RP" init -q || fail "init through the fault proxy"
+out=$(cairn -r "$RP" "${MP[@]}" backup "$T/big" 2>&1)
+code=$?
+echo "$out" | tail -5
+[ "$code" = 1 ] || fail "a backup whose multipart uploads fail exited $code, want 1"
+printf '%s' "$out" | grep -q "cannot complete the multipart upload of pack 'data/.*InvalidPart" ||
+	fail "the failure does not name the operation, the pack and the server's code"
+printf '%s' "$out" | grep -q "warning: .*cannot abort the multipart upload of pack .*MethodNotAllowed" ||
+	fail "no warning about the abort that s3rver cannot do"
+grep -q "inject 400 InvalidPart POST" "$T/proxy.log" || fail "the proxy injected nothing"
+kill $PROXY_PID 2>/dev/null
+# no pack became an object, no snapshot was written: the repository is still whole
+ls "$DATA/multipart-fail/data/"*/*_S3rver_object >/dev/null 2>&1 && fail "a failed multipart upload left a pack"
+restic -r "s3:$S3_ENDPOINT/testbucket/multipart-fail" check --read-data || fail "restic check after the failed multipart uploads"
+
 step "virtual-hosted requests (-o s3.bucket-lookup=dns): bucket in the Host header"
 # curl resolves *.localhost itself; s3rver serves bucket B as "B.localhost"
 RV=s3:http://localhost:$S3_PORT/vhbucket/repo
