@@ -105,9 +105,12 @@
 #define VAL_SIZE 20
 #define PACK_VAL_SIZE 36
 
+/* One cache line each, so that threads using neighbouring slots do not
+ * share a line. */
 typedef struct slot {
-	pthread_mutex_t mu;
+	_Alignas(64) pthread_mutex_t mu;
 	MDB_txn *txn;               /* a reset read transaction between uses, or NULL */
+	unsigned ops;               /* lookups and walked entries, to pace RSS checks */
 } slot;
 
 struct cairn_index_cache {
@@ -124,7 +127,6 @@ struct cairn_index_cache {
 	char *map_addr;             /* the mapping of data.mdb (NULL: unknown, no trimming) */
 	size_t map_len;
 	slot slots[N_SLOTS];
-	atomic_uint ops;            /* lookups and walked entries, to pace RSS checks */
 	atomic_int damaged;         /* a damaged entry was met and reported */
 	int registered;
 };
@@ -435,12 +437,13 @@ static long file_rss(cairn_index_cache *c)
 	return shared * sysconf(_SC_PAGESIZE);
 }
 
-/* Every TRIM_CHECK operations: trim when the mapping outgrew its budget. */
-static void maybe_trim(cairn_index_cache *c)
+/* Every TRIM_CHECK operations in a slot (held): trim when the mapping
+ * outgrew its budget. */
+static void maybe_trim(cairn_index_cache *c, slot *s)
 {
 	long rss;
 
-	if (atomic_fetch_add_explicit(&c->ops, 1, memory_order_relaxed) % TRIM_CHECK != TRIM_CHECK - 1)
+	if (++s->ops % TRIM_CHECK != 0)
 		return;
 	if ((rss = file_rss(c)) >= 0 && rss - c->rss_base > MAP_RSS_BUDGET)
 		trim(c);
@@ -496,7 +499,7 @@ static void read_end(cairn_index_cache *c, slot *s, int trim_check)
 {
 	mdb_txn_reset(s->txn);
 	if (trim_check)
-		maybe_trim(c);
+		maybe_trim(c, s);
 	give_slot(s);
 }
 
@@ -752,8 +755,9 @@ int cairn_index_cache__open(cairn_index_cache **out, const char *cache_dir, cons
 	*out = NULL;
 	if (!cache_dir || !*cache_dir)
 		return cairn_error_set(CAIRN_EINVAL, "no cache folder given");
-	if (!(c = calloc(1, sizeof(*c))))
+	if (!(c = aligned_alloc(_Alignof(cairn_index_cache), sizeof(*c)))) /* slots are line-aligned */
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	memset(c, 0, sizeof(*c));
 	c->lock_fd = -1;
 	c->statm_fd = -1;
 	c->repo_id = *repo_id;
@@ -927,7 +931,7 @@ int cairn_index_cache__foreach(cairn_index_cache *c, cairn_index_foreach_cb cb, 
 		memcpy(id.bytes, key + 1, CAIRN_ID_SIZE);
 		if ((r = cb((cairn_blob_type)key[0], &id, &loc, payload)) != 0)
 			break;
-		maybe_trim(c);
+		maybe_trim(c, s);
 	}
 	if (r == 0 && rc != MDB_NOTFOUND)
 		r = db_failure(c, rc, "walk the entries");
