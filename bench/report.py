@@ -57,6 +57,7 @@ def main():
       f" ({meta.get('git_dirty')} uncommitted paths in the checkout)")
     p(f"machine: {meta.get('nproc')} cores, {meta.get('cpu')} (sha_ni: {meta.get('cpu_flags_sha_ni')}),"
       f" {int(meta.get('mem_total_kib', 0)) // 1024} MiB RAM, Linux {meta.get('kernel')}")
+    p(f"cairn binary: {meta.get('cairn_binary')}")
     p(f"tools: {meta.get('version.cairn')}; {meta.get('version.restic')}"
       + (f"; {meta.get('version.borg')}" if "version.borg" in meta else ""))
     p(f"key derivation: cairn {meta.get('kdf.cairn', '?')}, restic {meta.get('kdf.restic', '?')}"

@@ -47,6 +47,11 @@
 # shared with other work: single runs, noisy; CPU seconds are shown beside
 # wall time and the load average is recorded per measurement.
 #
+# Setting up and cleaning between measurements (copying the corpus,
+# diff -r, deleting restored trees) is not measured but takes time: on a
+# file system mounted with `discard` and a busy machine, deleting 100,000
+# files can take minutes.
+#
 # Environment: BENCH_DIR, BENCH_TOOLS (default "cairn restic borg"; borg is
 # skipped when not installed), BENCH_BLOBS (default 2000000),
 # BENCH_OUT (default bench/out), BENCH_CAIRN (the cairn binary, default ./cairn).
@@ -322,6 +327,7 @@ meta git_commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 meta git_dirty "$(git status --porcelain 2>/dev/null | grep -c . || true)"
 meta tools "$TOOLS"
 meta version.cairn "$("$CAIRN" version 2>&1 | head -1)"
+meta cairn_binary "$CAIRN (sha256 $(sha256sum "$CAIRN" | cut -c1-12))"
 meta version.restic "$(restic version 2>&1 | head -1)"
 case " $TOOLS " in *" borg "*) meta version.borg "$(borg --version 2>&1 | head -1)" ;; esac
 meta params "big files $BIG bytes x3, $NSMALL mix files of 1-64 KiB, $NTREE tree files of 64 B-16 KiB, 300 small files, $NBLOBS blobs"
