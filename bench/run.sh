@@ -30,6 +30,9 @@
 #             extract), then checked against the source with diff -r.
 # Also "open": `cat config` (borg: `borg info`), the fixed cost of opening
 # a repository (mostly key derivation), on the mix repositories.
+# "open" and "nochange" can be repeated without changing what they measure:
+# they run BENCH_REPEAT times (default 1 in quick, 3 in full) and the
+# fastest run is reported (all are kept in the JSON).
 # And "big-index": start-up and peak RSS of a backup of the small folder
 # into a repository holding 2,000,000 blobs (bench/fill_repo.c: real packs
 # and index files written by cairn's library; the same repository serves
@@ -52,7 +55,7 @@
 # file system mounted with `discard` and a busy machine, deleting 100,000
 # files can take minutes.
 #
-# Environment: BENCH_DIR, BENCH_TOOLS (default "cairn restic borg"; borg is
+# Environment: BENCH_DIR, BENCH_REPEAT, BENCH_TOOLS (default "cairn restic borg"; borg is
 # skipped when not installed), BENCH_BLOBS (default 2000000),
 # BENCH_OUT (default bench/out), BENCH_CAIRN (the cairn binary, default ./cairn).
 set -euo pipefail
@@ -60,8 +63,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 MODE=${1:-quick}
 case $MODE in
-quick) BIG=$((24 << 20)) NSMALL=1500 NTREE=10000 ;;
-full) BIG=$((300 << 20)) NSMALL=20000 NTREE=100000 ;;
+quick) BIG=$((24 << 20)) NSMALL=1500 NTREE=10000 REPEAT=${BENCH_REPEAT:-1} ;;
+full) BIG=$((300 << 20)) NSMALL=20000 NTREE=100000 REPEAT=${BENCH_REPEAT:-3} ;;
 *) echo "usage: bench/run.sh quick|full" >&2; exit 2 ;;
 esac
 NBLOBS=${BENCH_BLOBS:-2000000}
@@ -186,7 +189,8 @@ restore_cmd() { # TOOL REPO KEY ARCHIVE TARGET
 }
 
 # measure SCENARIO CORPUS TOOL VARIANT BYTES REPO CMD...: run CMD once,
-# append a line to $RESULTS.
+# append a line to $RESULTS ($ROUND: which run of a repeated measurement).
+ROUND=1
 measure() {
 	local scen=$1 corpus=$2 tool=$3 variant=$4 bytes=$5 repo=$6; shift 6
 	local t0 t1 rc=0 load e u s kib size
@@ -201,10 +205,10 @@ measure() {
 	fi
 	read -r e u s kib <"$RUN/time"
 	size=$(du -sb "$repo" | cut -f1)
-	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$corpus" "$tool" "$variant" \
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scen" "$corpus" "$tool" "$variant" \
 		"$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')" \
 		"$(awk -v a="$u" -v b="$s" 'BEGIN { printf "%.2f", a + b }')" \
-		"$kib" "$size" "$bytes" "$load" >>"$RESULTS"
+		"$kib" "$size" "$bytes" "$load" "$ROUND" >>"$RESULTS"
 	log "  $scen $corpus $tool $variant: $(tail -1 "$RESULTS" | cut -f5) s, $((kib / 1024)) MiB"
 }
 
@@ -231,22 +235,28 @@ run_corpus() {
 		measure initial "$name" "$t" - "$bytes" "$repo" "${cmd[@]}"
 	done
 	if [ "$name" = mix ]; then # the fixed cost of opening a repository (key derivation)
-		for t in $TOOLS; do
-			repo=$(repo_of "$t" "$name")
-			case $t in
-			cairn) cmd=(env "$(cache_env cairn "$name")" "$CAIRN" -r "$repo" cat config) ;;
-			restic) cmd=(env "$(cache_env restic "$name")" restic -r "$repo" cat config) ;;
-			borg) cmd=(env "$(cache_env borg "$name")" borg info "$repo") ;;
-			esac
-			measure open "$name" "$t" - 0 "$repo" "${cmd[@]}"
+		for ((ROUND = 1; ROUND <= REPEAT; ROUND++)); do
+			for t in $TOOLS; do
+				repo=$(repo_of "$t" "$name")
+				case $t in
+				cairn) cmd=(env "$(cache_env cairn "$name")" "$CAIRN" -r "$repo" cat config) ;;
+				restic) cmd=(env "$(cache_env restic "$name")" restic -r "$repo" cat config) ;;
+				borg) cmd=(env "$(cache_env borg "$name")" borg info "$repo") ;;
+				esac
+				measure open "$name" "$t" - 0 "$repo" "${cmd[@]}"
+			done
 		done
+		ROUND=1
 	fi
 	log "$name: no-change re-run"
-	for t in $TOOLS; do
-		repo=$(repo_of "$t" "$name")
-		mapfile -t cmd < <(backup_cmd "$t" "$repo" "$name" nochange "$src")
-		measure nochange "$name" "$t" - "$bytes" "$repo" "${cmd[@]}"
+	for ((ROUND = 1; ROUND <= REPEAT; ROUND++)); do # rounds interleave the tools
+		for t in $TOOLS; do
+			repo=$(repo_of "$t" "$name")
+			mapfile -t cmd < <(backup_cmd "$t" "$repo" "$name" "nochange$ROUND" "$src")
+			measure nochange "$name" "$t" - "$bytes" "$repo" "${cmd[@]}"
+		done
 	done
+	ROUND=1
 	"$GEN" mutate "$src" "$name-change" | tee -a "$RUN/mutate.txt" >&2
 	meta "mutate.$name" "$(tail -1 "$RUN/mutate.txt")"
 	read -r n bytes < <(census "$src")
@@ -330,6 +340,7 @@ meta version.cairn "$("$CAIRN" version 2>&1 | head -1)"
 meta cairn_binary "$CAIRN (sha256 $(sha256sum "$CAIRN" | cut -c1-12))"
 meta version.restic "$(restic version 2>&1 | head -1)"
 case " $TOOLS " in *" borg "*) meta version.borg "$(borg --version 2>&1 | head -1)" ;; esac
+meta repeat "$REPEAT"
 meta params "big files $BIG bytes x3, $NSMALL mix files of 1-64 KiB, $NTREE tree files of 64 B-16 KiB, 300 small files, $NBLOBS blobs"
 
 log "bench $MODE: $TOOLS; data under $BENCH_DIR"
