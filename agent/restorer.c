@@ -515,36 +515,37 @@ static int plan_stack_dirs(restorer *r)
 	return 0;
 }
 
-/* Hard links to first members written in this batch. */
-static void run_links(restorer *r, rp_fdcache *cache)
+/* Hard links to first members written in this batch.  0 or CAIRN_ENOMEM. */
+static int run_links(restorer *r, rp_fdcache *cache)
 {
 	rp_plan *p = &r->plan;
 	cairn_buf first_path = CAIRN_BUF_INIT;
+	int rc = 0;
 
 	for (size_t i = 0; i < p->n_links; i++) {
 		const rp_link *l = &p->links[i];
 		const rp_file *f = &p->files[l->first];
-		const char *path, *fpath = "?";
-		int mfd = -1, ffd;
+		const char *path, *fpath;
+		int first_dir = -1, member_dir, fd;
 
-		if (rp_dir_child_path(&r->path, p, l->dir, rp_str(p, l->name)) < 0)
+		if ((rc = rp_dir_child_path(&r->path, p, l->dir, rp_str(p, l->name))) < 0 ||
+		    (rc = rp_file_path(&first_path, p, l->first)) < 0)
 			break;
 		path = (const char *)r->path.data;
-		if (rp_file_path(&first_path, p, l->first) == 0)
-			fpath = (const char *)first_path.data;
+		fpath = (const char *)first_path.data;
 		if (f->state != RP_FILE_DONE) {
 			rs_report(&r->c, path, "cannot link to '%.*s%s': it could not be restored", TGT(r), fpath);
 			rs_mark_failed(&r->c, path);
 			continue;
 		}
-		/* dup: opening the second dir may evict the first from the cache */
-		if ((ffd = rp_open_dir(cache, p, f->dir)) < 0 || (mfd = dup(ffd)) < 0 ||
-		    (ffd = rp_open_dir(cache, p, l->dir)) < 0) {
+		/* dup: opening the member's dir may evict the first's from the cache */
+		if ((fd = rp_open_dir(cache, p, f->dir)) < 0 || (first_dir = dup(fd)) < 0 ||
+		    (member_dir = rp_open_dir(cache, p, l->dir)) < 0) {
 			int err = errno;
 			rs_report(&r->c, path, "cannot open the directories to link '%.*s%s': %s", TGT(r),
-				fpath, strerror(err));
+				fpath, err == ESTALE ? "one was replaced during the restore" : strerror(err));
 			rs_mark_failed(&r->c, path);
-		} else if (linkat(mfd, rp_str(p, f->name), ffd, rp_str(p, l->name), 0) < 0) {
+		} else if (linkat(first_dir, rp_str(p, f->name), member_dir, rp_str(p, l->name), 0) < 0) {
 			int err = errno;
 			rs_report(&r->c, path, "cannot link to '%.*s%s': %s", TGT(r), fpath, strerror(err));
 			rs_mark_failed(&r->c, path);
@@ -552,10 +553,11 @@ static void run_links(restorer *r, rp_fdcache *cache)
 			rs_add(&r->c.st->files_restored, 1);
 			rs_add(&r->c.st->bytes_restored, l->size);
 		}
-		if (mfd >= 0)
-			close(mfd);
+		if (first_dir >= 0)
+			close(first_dir);
 	}
 	cairn_buf_release(&first_path);
+	return rc;
 }
 
 /* Run the current batch: content, hard links, then the metadata of the
@@ -580,7 +582,8 @@ static int run_batch(restorer *r)
 		if (e->path && e->state == HL_PENDING)
 			e->state = p->files[e->file].state == RP_FILE_DONE ? HL_DONE : HL_FAILED;
 	}
-	run_links(r, &cache);
+	if ((rc = run_links(r, &cache)) < 0)
+		goto out;
 	for (size_t i = 0; i < p->n_dirmeta; i++) {
 		const rp_dirmeta *d = &p->dirmeta[i];
 		const char *path = rp_str(p, p->dirs[d->dir].path);
@@ -597,7 +600,6 @@ static int run_batch(restorer *r)
 		}
 		rs_metadata(&r->c, fd, -1, NULL, path, CAIRN_NODE_DIR, &d->meta, NULL);
 	}
-	rp_fdcache_release(&cache);
 	rp_reset(p);
 	rc = plan_stack_dirs(r);
 out:
