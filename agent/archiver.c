@@ -25,10 +25,12 @@
  * as an urgent job: the reader takes a spare chunk buffer, moves the bytes
  * already read past the cut into it and goes on cutting, while the job owns
  * the full buffer until the chunk is stored and then returns it to the
- * spares.  There are threads - 1 spare buffers (one per other worker; none
- * with one thread), so a big file keeps every core busy and at most
- * 2 x threads - 1 chunk buffers exist; when no spare is free, or the urgent
- * queue is full, the reader stores the chunk itself.  No chunk byte is
+ * spares.  There are two spare buffers per other worker (none with one
+ * thread): one chunk being stored and one queued behind it, so a helper
+ * never waits while the reader cuts the next chunk, a big file keeps every
+ * core busy, and at most 3 x threads - 2 chunk buffers exist.  When no
+ * spare is free, or the urgent queue is full, the reader stores the chunk
+ * itself.  No chunk byte is
  * copied by the archiver except the tail of the last read after a cut.
  * Chunk buffers are mappings of CAIRN_CHUNKER_MAX_SIZE (8 MiB) whose pages
  * are only resident once touched; a buffer that held more than BUF_KEEP
@@ -748,7 +750,7 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 	a.threads = opts->threads ? opts->threads : default_threads();
 	if (a.threads > THREADS_MAX)
 		a.threads = THREADS_MAX;
-	a.spare_max = a.threads - 1;
+	a.spare_max = 2 * (a.threads - 1);
 	a.batch.kind = JOB_FILES;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.spare_mu, NULL);
