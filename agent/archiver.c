@@ -30,12 +30,13 @@
  * never waits while the reader cuts the next chunk, a big file keeps every
  * core busy, and at most 3 x threads - 2 chunk buffers exist.  When no
  * spare is free, or the urgent queue is full, the reader stores the chunk
- * itself.  No chunk byte is
- * copied by the archiver except the tail of the last read after a cut.
- * Chunk buffers are mappings of CAIRN_CHUNKER_MAX_SIZE (8 MiB) whose pages
- * are only resident once touched; a buffer that held more than BUF_KEEP
- * bytes gives the pages beyond that back when it returns to the spares or
- * its reader finishes a file, so idle buffers cost at most BUF_KEEP.
+ * itself (so the work balances itself: a reader whose helpers are busy
+ * compresses too).  No chunk byte is copied by the archiver except the tail
+ * of the last read after a cut.  Chunk buffers are mappings of
+ * CAIRN_CHUNKER_MAX_SIZE (8 MiB) whose pages are only resident once touched;
+ * a buffer that held more than BUF_KEEP bytes gives the pages beyond that
+ * back when it returns to the spares or its reader finishes a file, so idle
+ * buffers cost at most BUF_KEEP.
  *
  * Completion.  Each directory being archived has a dir_state holding its
  * listing (entries, which become the tree's nodes) and a reference count:
