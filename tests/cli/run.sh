@@ -11,6 +11,13 @@ tests=("$@")
 [ ${#tests[@]} -eq 0 ] && tests=(tests/cli/t_*.sh)
 jobs=${CAIRN_TEST_JOBS:-$(nproc)}
 
+# Install the S3 test server (npm) once, before tests that start it run side
+# by side: two first-time installs into one folder would collide.
+if grep -lq 's3_start' "${tests[@]}" 2>/dev/null; then
+	(SERVERS_STATE=$(mktemp -d) && . tests/infra/servers.sh && s3_install && rm -rf "$SERVERS_STATE") ||
+		echo "warning: cannot install s3rver; the S3 tests will fail" >&2
+fi
+
 run_one() {
 	local t=$1 name start
 	name=$(basename "$t" .sh)
