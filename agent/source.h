@@ -22,9 +22,12 @@
  * callback and the entry is left out (error) or kept (warning).  An error
  * means the snapshot is incomplete (exit code 3).
  *
- * Ownership: a source and its readers belong to one thread.  Entries
- * returned by list() belong to the caller (source_entries_free).  A reader
- * belongs to the caller until source_reader_close().
+ * Ownership and threads: list() is called from one thread (the archiver's
+ * walker); open() and the reader operations are called from the archiver's
+ * worker threads, several files at once, so an implementation's open() must
+ * be thread-safe (a reader itself is used by one thread at a time).
+ * Entries returned by list() belong to the caller (source_entries_free).  A
+ * reader belongs to the caller until source_reader_close().
  */
 #ifndef CAIRN_AGENT_SOURCE_H
 #define CAIRN_AGENT_SOURCE_H

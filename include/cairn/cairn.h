@@ -16,5 +16,6 @@
 #include "snapshot.h"
 #include "repo.h"
 #include "lock.h"
+#include "pool.h"
 #include "version.h"
 #endif

@@ -9,13 +9,16 @@ openssl enc -aes-128-ctr -pass pass:cairn-interrupt -nosalt -pbkdf2 </dev/zero 2
 	head -c 160M >"$T/src/big.bin"
 cairn -r "$T/repo" init >/dev/null || fail "init"
 
-# Start a backup and send `sig` once its first pack is stored.
+# Start a backup and send `sig` once it has stored a pack of its own (packs
+# of an earlier round do not count: the signal must not come before cairn
+# has installed its handlers).
 interrupt_backup() {
-	local sig=$1 code=0
+	local sig=$1 code=0 before
+	before=$(find "$T/repo/data" -type f 2>/dev/null | wc -l)
 	"$CAIRN_BIN" -r "$T/repo" backup "$T/src" >"$T/out.txt" 2>"$T/err.txt" &
 	local pid=$!
 	for _ in $(seq 1 300); do
-		[ -n "$(find "$T/repo/data" -type f 2>/dev/null | head -1)" ] && break
+		[ "$(find "$T/repo/data" -type f 2>/dev/null | wc -l)" -gt "$before" ] && break
 		sleep 0.05
 	done
 	kill -"$sig" "$pid" 2>/dev/null || fail "backup ended before it could be interrupted"
