@@ -388,6 +388,18 @@ int cli_filter_add(const char ***list, size_t *n, const char *value)
 	return 0;
 }
 
+int cli_filter_option(cli_snapshot_filter *f, int opt, const char *value)
+{
+	int r;
+	switch (opt) {
+	case 'H': r = cli_filter_add(&f->hosts, &f->n_hosts, value); break;
+	case 'T': r = cli_filter_add(&f->tags, &f->n_tags, value); break;
+	case 'P': r = cli_filter_add(&f->paths, &f->n_paths, value); break;
+	default: return 0;
+	}
+	return r < 0 ? r : 1;
+}
+
 void cli_filter_release(cli_snapshot_filter *f)
 {
 	free(f->hosts);

@@ -69,6 +69,17 @@ int cli_snapshot_matches(const cairn_snapshot *s, const cli_snapshot_filter *f);
 int cli_filter_add(const char ***list, size_t *n, const char *value);
 void cli_filter_release(cli_snapshot_filter *f);
 
+/* The getopt_long entries of the filter options (--host 'H', --tag 'T',
+ * --path 'P') for a command's option table. */
+#define CLI_FILTER_OPTIONS \
+	{ "host", required_argument, NULL, 'H' }, \
+	{ "tag", required_argument, NULL, 'T' }, \
+	{ "path", required_argument, NULL, 'P' }
+/* Take a parsed filter option into f: 1 if `opt` was 'H', 'T' or 'P' (the
+ * value is borrowed from argv), 0 if it is another option, negative on
+ * out of memory. */
+int cli_filter_option(cli_snapshot_filter *f, int opt, const char *value);
+
 /* Resolve "latest" (newest matching the filter) or an id / unique prefix.
  * *out must be CAIRN_SNAPSHOT_INIT; caller releases.  Prints the error and
  * returns CLI_EXIT_FATAL on failure, 0 on success. */

@@ -255,9 +255,7 @@ static int tar_tree_error(const char *path, const cairn_node *n, int code, void 
 int cmd_dump(const cli_globals *g, int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "host", required_argument, NULL, 'H' },
-		{ "tag", required_argument, NULL, 'T' },
-		{ "path", required_argument, NULL, 'P' },
+		CLI_FILTER_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -273,9 +271,7 @@ int cmd_dump(const cli_globals *g, int argc, char **argv)
 	d.fd = STDOUT_FILENO;
 	while ((c = getopt_long(argc, argv, "H:h", options, NULL)) != -1) {
 		switch (c) {
-		case 'H': r = cli_filter_add(&filter.hosts, &filter.n_hosts, optarg); break;
-		case 'T': r = cli_filter_add(&filter.tags, &filter.n_tags, optarg); break;
-		case 'P': r = cli_filter_add(&filter.paths, &filter.n_paths, optarg); break;
+		case 'H': case 'T': case 'P': r = cli_filter_option(&filter, c, optarg); break;
 		case 'h':
 			fputs(cmd_dump_usage, stdout);
 			rc = CLI_EXIT_OK;

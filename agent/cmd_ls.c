@@ -206,9 +206,7 @@ int cmd_ls(const cli_globals *g, int argc, char **argv)
 	static const struct option options[] = {
 		{ "long", no_argument, NULL, 'l' },
 		{ "recursive", no_argument, NULL, 'R' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "tag", required_argument, NULL, 'T' },
-		{ "path", required_argument, NULL, 'P' },
+		CLI_FILTER_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -226,9 +224,7 @@ int cmd_ls(const cli_globals *g, int argc, char **argv)
 		switch (c) {
 		case 'l': s.long_format = 1; break;
 		case 'R': s.recursive = 1; break;
-		case 'H': r = cli_filter_add(&filter.hosts, &filter.n_hosts, optarg); break;
-		case 'T': r = cli_filter_add(&filter.tags, &filter.n_tags, optarg); break;
-		case 'P': r = cli_filter_add(&filter.paths, &filter.n_paths, optarg); break;
+		case 'H': case 'T': case 'P': r = cli_filter_option(&filter, c, optarg); break;
 		case 'h':
 			fputs(cmd_ls_usage, stdout);
 			rc = CLI_EXIT_OK;

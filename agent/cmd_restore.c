@@ -122,9 +122,7 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 		{ "exclude", required_argument, NULL, 'e' },
 		{ "verify", no_argument, NULL, 'V' },
 		{ "threads", required_argument, NULL, 'j' },
-		{ "host", required_argument, NULL, 'H' },
-		{ "tag", required_argument, NULL, 'T' },
-		{ "path", required_argument, NULL, 'P' },
+		CLI_FILTER_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -154,9 +152,7 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 				goto out;
 			}
 			break;
-		case 'H': r = cli_filter_add(&filter.hosts, &filter.n_hosts, optarg); break;
-		case 'T': r = cli_filter_add(&filter.tags, &filter.n_tags, optarg); break;
-		case 'P': r = cli_filter_add(&filter.paths, &filter.n_paths, optarg); break;
+		case 'H': case 'T': case 'P': r = cli_filter_option(&filter, c, optarg); break;
 		case 'h':
 			fputs(cmd_restore_usage, stdout);
 			rc = CLI_EXIT_OK;
