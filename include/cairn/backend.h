@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include "error.h"
 #include "buf.h"
+#include "id.h"
 
 typedef enum cairn_file_type {
 	CAIRN_FILE_CONFIG = 0,   /* "config", name ignored */
@@ -73,6 +74,32 @@ CAIRN_API int cairn_backend_create(cairn_backend *be);
  * (content-addressed: same name, same bytes). */
 CAIRN_API int cairn_backend_save(cairn_backend *be, const cairn_handle *h,
 	const void *data, size_t len);
+
+/* Spooling large objects (packs) through a file instead of memory.
+ *
+ * cairn_backend_spool_open: a new anonymous temp file, opened read-write and
+ * already unlinked (O_TMPFILE where the filesystem has it), so a crash never
+ * leaves it behind.  It lies on the backend's own filesystem when the backend
+ * has one (local: inside the repository, so that save_fd can link it into
+ * place without copying), else in $TMPDIR (default /tmp).  The caller writes
+ * the object into it and owns the descriptor (closes it, also after
+ * save_fd).
+ *
+ * cairn_backend_save_fd: store bytes [0, len) of `fd` as object h, with the
+ * same guarantees as cairn_backend_save (complete and durable after success,
+ * absent after failure; an existing content-addressed name is not an error).
+ * The bytes are read with pread (the file offset is neither used nor moved),
+ * so a retry re-reads them from the start.  `sha256`, if not NULL, is the
+ * SHA-256 of those bytes, for backends that sign the payload.  `fd` may be
+ * any regular file, not only one from spool_open.  Memory use does not grow
+ * with len. */
+CAIRN_API int cairn_backend_spool_open(int *fd_out, cairn_backend *be);
+CAIRN_API int cairn_backend_save_fd(cairn_backend *be, const cairn_handle *h, int fd,
+	uint64_t len, const cairn_id *sha256);
+
+/* Useful number of parallel uploads/downloads (local: 2, s3: -o
+ * s3.connections, rest: -o rest.connections); at least 1. */
+CAIRN_API int cairn_backend_max_connections(const cairn_backend *be);
 
 /* Read `length` bytes at `offset` into out (replacing its contents);
  * length 0 means to the end.  A short object is CAIRN_ECORRUPT ("truncated"). */

@@ -17,8 +17,12 @@
  * backend behind them.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cairn/id.h>
 #include <cairn/sys/backend.h>
@@ -155,6 +159,93 @@ int cairn_backend_remove(cairn_backend *be, const cairn_handle *h)
 	CHECK_BACKEND(be);
 	CAIRN_TRY(check_handle(h));
 	return be->ops->remove(be, h);
+}
+
+/* The generic spool: an unlinked temp file in $TMPDIR (or /tmp). */
+int cairn_backend_spool_generic(int *fd_out)
+{
+	const char *dir = getenv("TMPDIR");
+	char path[4096];
+	int fd;
+
+	if (!dir || !*dir)
+		dir = "/tmp";
+#ifdef O_TMPFILE
+	fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd >= 0) {
+		*fd_out = fd;
+		return 0;
+	}
+#endif
+	if ((size_t)snprintf(path, sizeof(path), "%s/cairn-spool-XXXXXX", dir) >= sizeof(path))
+		return cairn_error_set(CAIRN_EINVAL, "temp directory path too long: %s", dir);
+	fd = mkstemp(path);
+	if (fd < 0)
+		return cairn_error_errno(errno, "cannot create a temp file in %s", dir);
+	unlink(path);
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+	*fd_out = fd;
+	return 0;
+}
+
+int cairn_backend_spool_open(int *fd_out, cairn_backend *be)
+{
+	CHECK_BACKEND(be);
+	*fd_out = -1;
+	if (be->ops->spool_open)
+		return be->ops->spool_open(fd_out, be);
+	return cairn_backend_spool_generic(fd_out);
+}
+
+/* Read [0, len) of fd into memory and save it: for backends without save_fd. */
+static int save_fd_via_memory(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len)
+{
+	cairn_buf data = CAIRN_BUF_INIT;
+	size_t done = 0;
+	int r;
+
+	if (len > SIZE_MAX)
+		return cairn_error_set(CAIRN_EINVAL, "object of %llu bytes is too large",
+			(unsigned long long)len);
+	if ((r = cairn_buf_reserve(&data, (size_t)len)) < 0)
+		return r;
+	while (done < len) {
+		ssize_t n = pread(fd, data.data + done, (size_t)len - done, (off_t)done);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = cairn_error_errno(errno, "cannot read the spooled %s", cairn_file_type_name(h->type));
+			goto out;
+		}
+		if (n == 0) {
+			r = cairn_error_set(CAIRN_EIO, "spooled %s is shorter than %llu bytes",
+				cairn_file_type_name(h->type), (unsigned long long)len);
+			goto out;
+		}
+		done += (size_t)n;
+	}
+	data.len = done;
+	r = be->ops->save(be, h, data.data, data.len);
+out:
+	cairn_buf_release(&data);
+	return r;
+}
+
+int cairn_backend_save_fd(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+	const cairn_id *sha256)
+{
+	CHECK_BACKEND(be);
+	CAIRN_TRY(check_handle(h));
+	if (fd < 0)
+		return cairn_error_set(CAIRN_EINVAL, "no file given to save");
+	if (be->ops->save_fd)
+		return be->ops->save_fd(be, h, fd, len, sha256);
+	return save_fd_via_memory(be, h, fd, len);
+}
+
+int cairn_backend_max_connections(const cairn_backend *be)
+{
+	return be && be->max_connections > 0 ? be->max_connections : 1;
 }
 
 const char *cairn_backend_location(const cairn_backend *be)

@@ -14,6 +14,11 @@ typedef struct cairn_backend_ops {
 	int (*list)(cairn_backend *be, cairn_file_type type, cairn_backend_list_cb cb, void *payload);
 	int (*remove)(cairn_backend *be, const cairn_handle *h);
 	void (*free)(cairn_backend *be);
+	/* Optional (NULL: backend.c's generic versions, a temp file in $TMPDIR
+	 * and a save that reads the file into memory).  See backend.h. */
+	int (*spool_open)(int *fd_out, cairn_backend *be);
+	int (*save_fd)(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+		const cairn_id *sha256);
 } cairn_backend_ops;
 
 struct cairn_backend {
@@ -21,6 +26,9 @@ struct cairn_backend {
 	char *location;      /* secret-free display form, owned (freed by cairn_backend_free) */
 	int max_connections; /* useful parallelism */
 };
+
+/* The generic spool_open: an unlinked temp file in $TMPDIR (or /tmp). */
+int cairn_backend_spool_generic(int *fd_out);
 
 /* Local folder backend. */
 int cairn_backend_local_open(cairn_backend **out, const char *path, int must_exist);
