@@ -181,7 +181,7 @@ int cairn_backend_spool_generic(int *fd_out)
 		return cairn_error_set(CAIRN_EINVAL, "temp directory path too long: %s", dir);
 	fd = mkstemp(path);
 	if (fd < 0)
-		return cairn_error_os_errno(errno, "cannot create a temp file in %s", dir);
+		return cairn_error_set_errno(CAIRN_EIO, errno, "cannot create a temp file in %s", dir);
 	unlink(path);
 	(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	*fd_out = fd;
@@ -214,7 +214,7 @@ static int save_fd_via_memory(cairn_backend *be, const cairn_handle *h, int fd, 
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			r = cairn_error_os_errno(errno, "cannot read the spooled %s", cairn_file_type_name(h->type));
+			r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot read the spooled %s", cairn_file_type_name(h->type));
 			goto out;
 		}
 		if (n == 0) {
