@@ -18,8 +18,10 @@
  * Anything else is CAIRN_ECORRUPT.  Decoding a blob checks MAC, the
  * decompressed length and SHA-256 == id before returning any byte.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cairn/pack.h>
 
@@ -201,13 +203,35 @@ out:
 
 struct cairn_pack_writer {
 	cairn_key key;            /* copy, wiped on free */
-	cairn_buf data;           /* blobs, then (after finish) header and length */
+	cairn_buf data;           /* memory mode: blobs, then (after finish) header and length */
 	cairn_buf header;         /* plaintext header scratch */
 	cairn_pack_entry *entries;
 	size_t n, cap;
 	size_t blobs_len;
+	uint64_t file_len;        /* after finish: the whole pack's length */
+	int fd;                   /* file mode: the spool file (owned), else -1 */
+	cairn_sha256_ctx *hash;   /* file mode: SHA-256 of what was written */
 	int finished;
 };
+
+/* Write all of buf at the end of the spool file, hashing it. */
+static int spool_write(cairn_pack_writer *pw, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t left = len;
+
+	while (left > 0) {
+		ssize_t n = write(pw->fd, p, left);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return cairn_error_set_errno(CAIRN_EIO, errno, "cannot write the pack spool file");
+		p += n;
+		left -= (size_t)n;
+	}
+	cairn_sha256_update(pw->hash, buf, len);
+	return 0;
+}
 
 /* Create a writer sealing with a copy of `key`; free with cairn_pack_writer_free(). */
 int cairn_pack_writer_new(cairn_pack_writer **out, const cairn_key *key)
@@ -218,8 +242,29 @@ int cairn_pack_writer_new(cairn_pack_writer **out, const cairn_key *key)
 	if (!pw)
 		return cairn_error_set(CAIRN_ENOMEM, "cannot allocate a pack writer");
 	pw->key = *key;
+	pw->fd = -1;
 	*out = pw;
 	return 0;
+}
+
+int cairn_pack_writer_set_file(cairn_pack_writer *pw, int fd)
+{
+	if (pw->n > 0 || pw->finished || pw->fd >= 0)
+		return cairn_error_set(CAIRN_EINVAL, "a pack writer takes a spool file only when empty");
+	if (!pw->hash)
+		CAIRN_TRY(cairn_sha256_new(&pw->hash));
+	pw->fd = fd;
+	return 0;
+}
+
+int cairn_pack_writer_file(const cairn_pack_writer *pw)
+{
+	return pw->fd;
+}
+
+uint64_t cairn_pack_writer_length(const cairn_pack_writer *pw)
+{
+	return pw->finished ? pw->file_len : pw->blobs_len;
 }
 
 void cairn_pack_writer_free(cairn_pack_writer *pw)
@@ -227,6 +272,9 @@ void cairn_pack_writer_free(cairn_pack_writer *pw)
 	if (!pw)
 		return;
 	cairn_key_wipe(&pw->key);
+	if (pw->fd >= 0)
+		close(pw->fd);
+	cairn_sha256_free(pw->hash);
 	cairn_buf_release(&pw->data);
 	cairn_buf_release(&pw->header);
 	free(pw->entries);
@@ -255,7 +303,10 @@ int cairn_pack_writer_add_sealed(cairn_pack_writer *pw, cairn_blob_type type,
 		pw->entries = p;
 		pw->cap = cap;
 	}
-	CAIRN_TRY(cairn_buf_append(&pw->data, sealed, sealed_len));
+	if (pw->fd >= 0)
+		CAIRN_TRY(spool_write(pw, sealed, sealed_len));
+	else
+		CAIRN_TRY(cairn_buf_append(&pw->data, sealed, sealed_len));
 	e = &pw->entries[pw->n++];
 	e->id = *id;
 	e->type = type;
@@ -311,14 +362,31 @@ int cairn_pack_writer_finish(cairn_id *id_out, cairn_pack_writer *pw)
 		r = cairn_error_set(CAIRN_EINVAL, "pack header of %zu entries exceeds 16 MiB", pw->n);
 		goto out;
 	}
-	if ((r = cairn_buf_reserve(&pw->data, hlen + 4)) < 0)
-		goto out;
-	if ((r = cairn_crypto_seal(pw->data.data + pw->data.len, &pw->key, pw->header.data,
-		pw->header.len)) < 0)
-		goto out;
-	put_le32(pw->data.data + pw->data.len + hlen, (uint32_t)hlen);
-	pw->data.len += hlen + 4;
-	cairn_sha256(id_out, pw->data.data, pw->data.len);
+	if (pw->fd >= 0) {
+		/* seal behind the plaintext in the same scratch buffer, then write */
+		size_t plain_len = pw->header.len;
+		unsigned char *sealed;
+		if ((r = cairn_buf_reserve(&pw->header, hlen + 4)) < 0)
+			goto out;
+		sealed = pw->header.data + plain_len;
+		if ((r = cairn_crypto_seal(sealed, &pw->key, pw->header.data, plain_len)) < 0)
+			goto out;
+		put_le32(sealed + hlen, (uint32_t)hlen);
+		if ((r = spool_write(pw, sealed, hlen + 4)) < 0)
+			goto out;
+		cairn_sha256_final(id_out, pw->hash);
+		pw->file_len = (uint64_t)pw->blobs_len + hlen + 4;
+	} else {
+		if ((r = cairn_buf_reserve(&pw->data, hlen + 4)) < 0)
+			goto out;
+		if ((r = cairn_crypto_seal(pw->data.data + pw->data.len, &pw->key, pw->header.data,
+			pw->header.len)) < 0)
+			goto out;
+		put_le32(pw->data.data + pw->data.len + hlen, (uint32_t)hlen);
+		pw->data.len += hlen + 4;
+		cairn_sha256(id_out, pw->data.data, pw->data.len);
+		pw->file_len = pw->data.len;
+	}
 	pw->finished = 1;
 out:
 	cairn_buf_clear(&pw->header);
@@ -342,8 +410,14 @@ const cairn_pack_entry *cairn_pack_writer_entries(const cairn_pack_writer *pw, s
 void cairn_pack_writer_reset(cairn_pack_writer *pw)
 {
 	cairn_buf_clear(&pw->data);
+	if (pw->fd >= 0) {
+		close(pw->fd);
+		pw->fd = -1;
+		cairn_sha256_final(&(cairn_id){ { 0 } }, pw->hash); /* resets the context */
+	}
 	pw->n = 0;
 	pw->blobs_len = 0;
+	pw->file_len = 0;
 	pw->finished = 0;
 }
 

@@ -59,7 +59,8 @@ CAIRN_API int cairn_blob_encode(cairn_buf *sealed_out, uint32_t *ulen_out, cairn
 CAIRN_API int cairn_blob_decode(cairn_buf *out, const cairn_key *key, const void *sealed,
 	size_t sealed_len, uint32_t ulen, const cairn_id *id);
 
-/* Building one pack in memory. Not thread-safe (one owner). */
+/* Building one pack, in memory or (after cairn_pack_writer_set_file) in a
+ * spool file.  Not thread-safe (one owner). */
 typedef struct cairn_pack_writer cairn_pack_writer;
 
 CAIRN_API int cairn_pack_writer_new(cairn_pack_writer **out, const cairn_key *key);
@@ -76,7 +77,20 @@ CAIRN_API int cairn_pack_writer_finish(cairn_id *id_out, cairn_pack_writer *pw);
 /* After finish: the file bytes and the entries (borrowed until reset/free). */
 CAIRN_API const unsigned char *cairn_pack_writer_data(const cairn_pack_writer *pw, size_t *len_out);
 CAIRN_API const cairn_pack_entry *cairn_pack_writer_entries(const cairn_pack_writer *pw, size_t *n_out);
-/* Empty it for the next pack, keeping memory. */
+/* Spool this pack into `fd` (an empty read-write file; see
+ * cairn_backend_spool_open) instead of memory: blobs are written to it as
+ * they are added and the file's SHA-256 is computed on the way, so memory
+ * does not grow with the pack.  Only on an empty writer (new or reset).
+ * The writer owns fd from then on: reset and free close it.  In file mode
+ * cairn_pack_writer_data gives nothing (len 0). */
+CAIRN_API int cairn_pack_writer_set_file(cairn_pack_writer *pw, int fd);
+/* The spool file descriptor (borrowed), or -1 in memory mode. */
+CAIRN_API int cairn_pack_writer_file(const cairn_pack_writer *pw);
+/* After finish: the whole pack's length (blobs, header, length field);
+ * before: the blobs' length. */
+CAIRN_API uint64_t cairn_pack_writer_length(const cairn_pack_writer *pw);
+/* Empty it for the next pack, keeping memory; a spool file is closed and
+ * the writer is back in memory mode. */
 CAIRN_API void cairn_pack_writer_reset(cairn_pack_writer *pw);
 
 /* Parse the header of a pack of `pack_size` bytes from its last `tail_len`

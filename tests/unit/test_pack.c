@@ -1,7 +1,9 @@
 /* test_pack.c: the blob codec, the pack writer and the pack-header reader,
  * including damage anywhere in a blob or header and loading headers through
  * the local backend. */
+#include <fcntl.h>
 #include <ftw.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -365,6 +367,78 @@ static void test_pack_writer_reuse(void)
 	CHECK_INT(cairn_pack_writer_add_sealed(pw, CAIRN_BLOB_DATA, &id, sealed.data, 31, 0), CAIRN_EINVAL);
 	cairn_pack_writer_free(pw);
 	cairn_buf_release(&sealed);
+}
+
+/* A pack spooled into a file: the same entries and layout as in memory, the
+ * id is the file's SHA-256, and reset closes the file and goes back to memory. */
+static void test_pack_writer_spool_file(void)
+{
+	static struct sample_pack s;
+	cairn_pack_writer *pw = NULL;
+	cairn_buf sealed = CAIRN_BUF_INIT, scratch = CAIRN_BUF_INIT, out = CAIRN_BUF_INIT;
+	cairn_pack_entry *pe = NULL;
+	unsigned char *file = NULL;
+	const unsigned char *mem;
+	size_t pn = 0, mlen;
+	uint32_t ulen;
+	cairn_id pack_id, check;
+	uint64_t flen;
+	FILE *tmp = tmpfile();
+	int fd;
+
+	CHECK(tmp != NULL);
+	if (!tmp)
+		return;
+	fd = dup(fileno(tmp));
+	fclose(tmp);
+	build_sample(&s);
+	CHECK_OK(cairn_pack_writer_new(&pw, &key));
+	CHECK_OK(cairn_pack_writer_set_file(pw, fd));
+	CHECK_INT(cairn_pack_writer_file(pw), fd);
+	CHECK_INT(cairn_pack_writer_set_file(pw, fd), CAIRN_EINVAL); /* already has one */
+	for (int i = 0; i < NBLOBS; i++) {
+		CHECK_OK(cairn_blob_encode(&sealed, &ulen, &scratch, &key, 2, CAIRN_COMPRESSION_AUTO,
+			s.plain[i], s.len[i]));
+		CHECK_OK(cairn_pack_writer_add_sealed(pw, i < 4 ? CAIRN_BLOB_DATA : CAIRN_BLOB_TREE,
+			&s.id[i], sealed.data, sealed.len, ulen));
+	}
+	CHECK_INT(cairn_pack_writer_length(pw), cairn_pack_writer_size(s.pw));
+	CHECK_OK(cairn_pack_writer_finish(&pack_id, pw));
+	mem = cairn_pack_writer_data(s.pw, &mlen);
+	flen = cairn_pack_writer_length(pw);
+	CHECK_INT(flen, mlen); /* same blobs, same header size */
+	CHECK_INT(lseek(fd, 0, SEEK_END), (off_t)flen);
+	file = malloc(flen);
+	CHECK(file != NULL);
+	if (!file)
+		goto out;
+	CHECK_INT(pread(fd, file, flen, 0), (ssize_t)flen);
+	cairn_sha256(&check, file, flen);
+	CHECK(cairn_id_equal(&check, &pack_id));
+	CHECK_MEM(file, mem, cairn_pack_writer_size(s.pw)); /* blobs byte-identical */
+	CHECK_INT(cairn_pack_parse_header(&pe, &pn, &key, file, flen, flen), 0);
+	CHECK_INT(pn, NBLOBS);
+	for (size_t i = 0; i < pn && pe; i++) {
+		CHECK_OK(cairn_blob_decode(&out, &key, file + pe[i].offset, pe[i].length,
+			pe[i].uncompressed_length, &pe[i].id));
+		CHECK_MEM(out.data, s.plain[i], s.len[i]);
+	}
+	/* reset closes the file (the descriptor is gone) and returns to memory */
+	cairn_pack_writer_reset(pw);
+	CHECK_INT(cairn_pack_writer_file(pw), -1);
+	CHECK_INT(fcntl(fd, F_GETFD), -1);
+	CHECK_OK(cairn_pack_writer_add_sealed(pw, CAIRN_BLOB_DATA, &s.id[0], sealed.data, sealed.len, ulen));
+	CHECK_OK(cairn_pack_writer_finish(&check, pw));
+	mem = cairn_pack_writer_data(pw, &mlen);
+	CHECK_INT(mlen, cairn_pack_writer_length(pw));
+out:
+	free(pe);
+	free(file);
+	cairn_pack_writer_free(pw);
+	cairn_pack_writer_free(s.pw);
+	cairn_buf_release(&sealed);
+	cairn_buf_release(&scratch);
+	cairn_buf_release(&out);
 }
 
 static void test_pack_header_damage(void)
@@ -816,5 +890,5 @@ static void test_restic_golden_packs_and_indexes(void)
 UNIT_MAIN(test_blob_type_names, test_blob_encode_modes, test_blob_encode_probe,
 	test_blob_decode_rejects,
 	test_blob_any_flipped_byte_is_corrupt, test_pack_write_parse_decode, test_pack_writer_reuse,
-	test_pack_header_damage, test_pack_header_entry_rules, test_pack_load_header_from_backend,
+	test_pack_writer_spool_file, test_pack_header_damage, test_pack_header_entry_rules, test_pack_load_header_from_backend,
 	test_restic_golden_packs_and_indexes)
