@@ -415,7 +415,6 @@ static void test_pack_writer_spool_file(void)
 	CHECK_INT(pread(fd, file, flen, 0), (ssize_t)flen);
 	cairn_sha256(&check, file, flen);
 	CHECK(cairn_id_equal(&check, &pack_id));
-	CHECK_MEM(file, mem, cairn_pack_writer_size(s.pw)); /* blobs byte-identical */
 	CHECK_INT(cairn_pack_parse_header(&pe, &pn, &key, file, flen, flen), 0);
 	CHECK_INT(pn, NBLOBS);
 	for (size_t i = 0; i < pn && pe; i++) {
