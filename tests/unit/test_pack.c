@@ -429,6 +429,7 @@ static void test_pack_writer_spool_file(void)
 	CHECK_OK(cairn_pack_writer_add_sealed(pw, CAIRN_BLOB_DATA, &s.id[0], sealed.data, sealed.len, ulen));
 	CHECK_OK(cairn_pack_writer_finish(&check, pw));
 	mem = cairn_pack_writer_data(pw, &mlen);
+	CHECK(mem != NULL);
 	CHECK_INT(mlen, cairn_pack_writer_length(pw));
 out:
 	free(pe);
