@@ -8,6 +8,10 @@
  * shares DNS results and TLS sessions between the handles.  Requests are
  * blocking: the calling thread runs curl_easy_perform itself, which is what
  * the backend contract (synchronous save/load from many threads) wants.
+ * Request bodies come from memory or stream from a file (cairn_http_body,
+ * read with pread by the read callback into curl's 1 MiB upload buffer),
+ * so an upload's memory does not depend on its size; the seek callback
+ * lets curl rewind either kind when it must send the body again.
  *
  * Invariants: a handle is used by one thread at a time (taken from and
  * returned to the idle stack under `mu`); every option is set again after
@@ -16,6 +20,7 @@
  * caller's secret-free `what`.  Signals: CURLOPT_NOSIGNAL everywhere, as
  * required for threaded use; curl_global_init runs once (pthread_once).
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -200,17 +205,18 @@ typedef struct transfer {
 static size_t read_cb(char *dst, size_t size, size_t nitems, void *userdata)
 {
 	transfer *t = userdata;
-	uint64_t left = t->req->body_len - t->sent;
+	const cairn_http_body *b = &t->req->body;
+	uint64_t left = b->len - t->sent;
 	size_t want = size * nitems;
 
 	if (want > left)
 		want = (size_t)left;
 	if (want == 0)
 		return 0;
-	if (t->req->body_fd >= 0) {
+	if (b->fd >= 0) {
 		ssize_t n;
 		do
-			n = pread(t->req->body_fd, dst, want, (off_t)(t->req->body_offset + t->sent));
+			n = pread(b->fd, dst, want, (off_t)(b->offset + t->sent));
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
 			t->read_errno = n < 0 ? errno : EIO;
@@ -218,19 +224,20 @@ static size_t read_cb(char *dst, size_t size, size_t nitems, void *userdata)
 		}
 		want = (size_t)n;
 	} else {
-		memcpy(dst, (const unsigned char *)t->req->body + t->sent, want);
+		memcpy(dst, (const unsigned char *)b->data + t->sent, want);
 	}
 	t->sent += want;
 	return want;
 }
 
 /* curl rewinds the body when it must send it again (a reused connection
- * that turned out closed). */
+ * that turned out closed, a redirect or an authentication round): the
+ * bytes are read again from the source, memory or file. */
 static int seek_cb(void *userdata, curl_off_t offset, int origin)
 {
 	transfer *t = userdata;
 
-	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->req->body_len)
+	if (origin != SEEK_SET || offset < 0 || (uint64_t)offset > t->req->body.len)
 		return CURL_SEEKFUNC_CANTSEEK;
 	t->sent = (uint64_t)offset;
 	return CURL_SEEKFUNC_OK;
@@ -364,9 +371,9 @@ int cairn_http_perform(cairn_http *h, const cairn_http_request *req, cairn_http_
 
 	if (!h || !req || !resp || !req->method || !req->url)
 		return cairn_error_set(CAIRN_EINVAL, "incomplete HTTP request");
-	if (req->body_len && !req->body && req->body_fd < 0)
+	if (req->body.len && !req->body.data && req->body.fd < 0)
 		return cairn_error_set(CAIRN_EINVAL, "HTTP request body of %llu bytes has no source",
-			(unsigned long long)req->body_len);
+			(unsigned long long)req->body.len);
 	resp->status = 0;
 	cairn_buf_clear(&resp->headers);
 	if (resp->body)
@@ -430,12 +437,12 @@ int cairn_http_perform(cairn_http *h, const cairn_http_request *req, cairn_http_
 		SET(CURLOPT_NOPROGRESS, 0L);
 	}
 
-	upload = req->body_len > 0 || strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0;
+	upload = req->body.len > 0 || strcmp(req->method, "PUT") == 0 || strcmp(req->method, "POST") == 0;
 	if (strcmp(req->method, "HEAD") == 0) {
 		SET(CURLOPT_NOBODY, 1L);
 	} else if (upload) {
 		SET(CURLOPT_UPLOAD, 1L);
-		SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body_len);
+		SET(CURLOPT_INFILESIZE_LARGE, (curl_off_t)req->body.len);
 		SET(CURLOPT_READFUNCTION, read_cb);
 		SET(CURLOPT_READDATA, &t);
 		SET(CURLOPT_SEEKFUNCTION, seek_cb);
@@ -478,6 +485,64 @@ out:
 		if (resp->body)
 			cairn_buf_clear(resp->body);
 	}
+	return r;
+}
+
+cairn_http_body cairn_http_body_slice(const cairn_http_body *b, uint64_t off, uint64_t len)
+{
+	cairn_http_body part = *b;
+
+	assert(off <= b->len && len <= b->len - off);
+	if (part.fd >= 0)
+		part.offset += off;
+	else
+		part.data = (const unsigned char *)b->data + off;
+	part.len = len;
+	return part;
+}
+
+#define HASH_CHUNK ((size_t)1 << 20)
+
+int cairn_http_body_sha256(cairn_id *out, const cairn_http_body *b, const char *what)
+{
+	cairn_sha256_ctx *ctx = NULL;
+	unsigned char *chunk = NULL;
+	uint64_t done = 0;
+	int r = 0;
+
+	if (b->fd < 0) {
+		cairn_sha256(out, b->len ? b->data : "", (size_t)b->len);
+		return 0;
+	}
+	if ((r = cairn_sha256_new(&ctx)) < 0)
+		goto out;
+	if (!(chunk = malloc(HASH_CHUNK))) {
+		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+		goto out;
+	}
+	while (done < b->len) {
+		size_t want = b->len - done < HASH_CHUNK ? (size_t)(b->len - done) : HASH_CHUNK;
+		ssize_t n = pread(b->fd, chunk, want, (off_t)(b->offset + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot %s: cannot read the file to send",
+				what ? what : "send an HTTP request");
+			goto out;
+		}
+		if (n == 0) {
+			r = cairn_error_set(CAIRN_EIO, "cannot %s: the file to send is shorter than %llu "
+				"bytes", what ? what : "send an HTTP request",
+				(unsigned long long)(b->offset + b->len));
+			goto out;
+		}
+		cairn_sha256_update(ctx, chunk, (size_t)n);
+		done += (uint64_t)n;
+	}
+	cairn_sha256_final(out, ctx);
+out:
+	free(chunk);
+	cairn_sha256_free(ctx);
 	return r;
 }
 

@@ -10,7 +10,9 @@
  *
  * Requests (every one with "Accept: application/vnd.x.restic.rest.v2"):
  *   create  HEAD config (must be 404), then POST <root>?create=true
- *   save    POST <root><type>/<name> with the bytes; 200 is success
+ *   save    POST <root><type>/<name> with the bytes; 200 is success.
+ *           save_fd sends them straight from the file (pread), so an
+ *           object of any size costs a fixed amount of memory
  *   load    GET, with "Range: bytes=OFF-END" unless the whole object is
  *           wanted; 200 (whole object, sliced here) or 206
  *   stat    HEAD, size from Content-Length
@@ -132,12 +134,13 @@ static int status_error(long status, const char *what, const cairn_buf *body)
 	return cairn_error_set(code, "cannot %s: HTTP %ld%s", what, status, text);
 }
 
-/* One request: method on root+rel, optional body, response body into
- * `body` (borrowed, may be NULL).  Extra header lines are added after the
+/* One request: method on root+rel, optional request body `send` (memory
+ * or a file range, NULL: none), response body into `body` (borrowed, may
+ * be NULL).  Extra header lines are added after the
  * Accept header.  On success *status_out holds the status (any); the
  * response headers are returned in resp (caller releases). */
 static int request(rest_backend *rb, const char *method, const char *rel,
-	const char *const *extra, size_t n_extra, const void *data, size_t len,
+	const char *const *extra, size_t n_extra, const cairn_http_body *send,
 	cairn_buf *body, const char *what, cairn_http_response *resp)
 {
 	const char *headers[4];
@@ -155,8 +158,8 @@ static int request(rest_backend *rb, const char *method, const char *rel,
 	req.url = url;
 	req.headers = headers;
 	req.n_headers = n;
-	req.body = data;
-	req.body_len = len;
+	if (send)
+		req.body = *send;
 	req.what = what;
 	resp->body = body;
 	r = cairn_http_perform(rb->http, &req, resp);
@@ -184,7 +187,7 @@ static int rest__create(cairn_backend *be)
 	if (r != CAIRN_ENOTFOUND)
 		return r;
 	snprintf(what, sizeof(what), "create the repository at %s", be->location);
-	if ((r = request(rb, "POST", "?create=true", NULL, 0, NULL, 0, &body, what, &resp)) < 0)
+	if ((r = request(rb, "POST", "?create=true", NULL, 0, NULL, &body, what, &resp)) < 0)
 		goto out;
 	if (resp.status != 200)
 		r = status_error(resp.status, what, &body);
@@ -194,7 +197,8 @@ out:
 	return r;
 }
 
-static int rest__save(cairn_backend *be, const cairn_handle *h, const void *data, size_t len)
+/* POST the object's bytes (memory or a file, streamed): both saves. */
+static int save_body(cairn_backend *be, const cairn_handle *h, const cairn_http_body *send)
 {
 	static const char *const extra[] = { "Content-Type: application/octet-stream" };
 	rest_backend *rb = rest_downcast(be);
@@ -206,7 +210,7 @@ static int rest__save(cairn_backend *be, const cairn_handle *h, const void *data
 	object_path(path, sizeof(path), h);
 	snprintf(what, sizeof(what), "save %s '%s' to %s", cairn_file_type_name(h->type), path,
 		be->location);
-	if ((r = request(rb, "POST", path, extra, 1, data, len, &body, what, &resp)) < 0)
+	if ((r = request(rb, "POST", path, extra, 1, send, &body, what, &resp)) < 0)
 		goto out;
 	if (resp.status != 200 && resp.status != 201 && resp.status != 204)
 		r = status_error(resp.status, what, &body);
@@ -214,6 +218,22 @@ out:
 	cairn_http_response_release(&resp);
 	cairn_buf_release(&body);
 	return r;
+}
+
+static int rest__save(cairn_backend *be, const cairn_handle *h, const void *data, size_t len)
+{
+	cairn_http_body send = cairn_http_body_mem(data, len);
+	return save_body(be, h, &send);
+}
+
+/* The body streams from the file (pread, bounded buffers); the sha256 is
+ * of no use to the protocol. */
+static int rest__save_fd(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+	const cairn_id *sha256)
+{
+	cairn_http_body send = cairn_http_body_file(fd, 0, len);
+	(void)sha256;
+	return save_body(be, h, &send);
 }
 
 /* The total size from "Content-Range: bytes A-B/TOTAL"; 0 if absent or
@@ -258,7 +278,7 @@ static int rest__load(cairn_buf *out, cairn_backend *be, const cairn_handle *h,
 			snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)offset);
 		extra[n_extra++] = range;
 	}
-	if ((r = request(rb, "GET", path, extra, n_extra, NULL, 0, out, what, &resp)) < 0)
+	if ((r = request(rb, "GET", path, extra, n_extra, NULL, out, what, &resp)) < 0)
 		goto out;
 	snprintf(truncated, sizeof(truncated), "'%s' in %s is truncated: want %llu bytes at offset "
 		"%llu", path, be->location, (unsigned long long)length, (unsigned long long)offset);
@@ -310,7 +330,7 @@ static int rest__stat(uint64_t *size_out, cairn_backend *be, const cairn_handle 
 	object_path(path, sizeof(path), h);
 	snprintf(what, sizeof(what), "stat %s '%s' in %s", cairn_file_type_name(h->type), path,
 		be->location);
-	if ((r = request(rb, "HEAD", path, NULL, 0, NULL, 0, NULL, what, &resp)) < 0)
+	if ((r = request(rb, "HEAD", path, NULL, 0, NULL, NULL, what, &resp)) < 0)
 		goto out;
 	if (resp.status != 200) {
 		r = status_error(resp.status, what, NULL);
@@ -395,7 +415,7 @@ static int rest__list(cairn_backend *be, cairn_file_type type, cairn_backend_lis
 
 	snprintf(dir, sizeof(dir), "%s/", cairn_layout_dir(type));
 	snprintf(what, sizeof(what), "list '%s' in %s", dir, be->location);
-	if ((r = request(rb, "GET", dir, NULL, 0, NULL, 0, &body, what, &resp)) < 0)
+	if ((r = request(rb, "GET", dir, NULL, 0, NULL, &body, what, &resp)) < 0)
 		goto out;
 	if (resp.status == 404) {
 		r = 0; /* no such directory yet: nothing of this type */
@@ -425,7 +445,7 @@ static int rest__remove(cairn_backend *be, const cairn_handle *h)
 	object_path(path, sizeof(path), h);
 	snprintf(what, sizeof(what), "remove %s '%s' from %s", cairn_file_type_name(h->type), path,
 		be->location);
-	if ((r = request(rb, "DELETE", path, NULL, 0, NULL, 0, &body, what, &resp)) < 0)
+	if ((r = request(rb, "DELETE", path, NULL, 0, NULL, &body, what, &resp)) < 0)
 		goto out;
 	if (resp.status != 200 && resp.status != 204)
 		r = status_error(resp.status, what, &body);
@@ -458,6 +478,7 @@ static const cairn_backend_ops rest_ops = {
 	.list = rest__list,
 	.remove = rest__remove,
 	.free = rest__free,
+	.save_fd = rest__save_fd,
 };
 
 int cairn_rest_parse_url(char **root_out, char **display_out, const char *spec)

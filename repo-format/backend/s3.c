@@ -544,8 +544,7 @@ typedef struct s3_call {
 	const char *method;
 	const char *key;          /* full object key (prefix included), NULL: the bucket */
 	const char *query;        /* encoded query, NULL: none */
-	const void *body;
-	size_t body_len;
+	const cairn_http_body *body; /* NULL: none */
 	const char *payload_hash; /* NULL: the hash of an empty body */
 	const char *range;        /* "bytes=a-b" or NULL */
 	const char *content_type; /* or NULL */
@@ -630,8 +629,8 @@ static int s3_send(s3_backend *s3, const s3_call *c, cairn_http_response *resp)
 	req.url = (const char *)url.data;
 	req.headers = line_ptr;
 	req.n_headers = nl;
-	req.body = c->body;
-	req.body_len = c->body_len;
+	if (c->body)
+		req.body = *c->body;
 	req.max_response = c->max_response ? c->max_response : SMALL_RESPONSE;
 	req.what = what;
 	resp->body = c->response;
@@ -937,22 +936,39 @@ static int query_add(cairn_buf *q, const char *name, const char *value)
 	return 0;
 }
 
-static int save_single(s3_backend *s3, const char *key, const char *object, const void *data,
-	size_t len)
+/* The payload hash of a body as SigV4 wants it (lowercase hex): `known`
+ * when the caller has it, else computed (a file in bounded chunks). */
+static int body_hash(char hash[65], const cairn_http_body *body, const cairn_id *known,
+	const s3_backend *s3, const s3_call *c)
+{
+	char what[512];
+	cairn_id id;
+
+	if (!known) {
+		describe(what, sizeof(what), s3, c);
+		CAIRN_TRY(cairn_http_body_sha256(&id, body, what));
+		known = &id;
+	}
+	cairn_id_to_hex(hash, known);
+	return 0;
+}
+
+static int save_single(s3_backend *s3, const char *key, const char *object,
+	const cairn_http_body *body, const cairn_id *sha256)
 {
 	cairn_http_response resp = CAIRN_HTTP_RESPONSE_INIT;
 	s3_call c = { 0 };
 	char hash[65];
 	int r;
 
-	cairn_sigv4_sha256_hex(hash, len ? data : "", len);
 	c.method = "PUT";
 	c.key = key;
-	c.body = data;
-	c.body_len = len;
+	c.body = body;
 	c.payload_hash = hash;
 	c.op = "store";
 	c.object = object;
+	if ((r = body_hash(hash, body, sha256, s3, &c)) < 0)
+		return r;
 	r = s3_do(s3, &c, &resp);
 	cairn_http_response_release(&resp);
 	return r;
@@ -1005,21 +1021,26 @@ static int append_xml_text(cairn_buf *b, const char *s)
 	return 0;
 }
 
-static int save_multipart(s3_backend *s3, const char *key, const char *object, const void *data,
-	size_t len)
+/* A multipart upload; each part is read from `body` (memory or the file)
+ * when it is hashed and again when it is sent, so a file body costs no more
+ * memory than a part's buffers. */
+static int save_multipart(s3_backend *s3, const char *key, const char *object,
+	const cairn_http_body *body)
 {
 	cairn_http_response resp = CAIRN_HTTP_RESPONSE_INIT;
-	cairn_buf body = CAIRN_BUF_INIT, q = CAIRN_BUF_INIT, done = CAIRN_BUF_INIT;
+	cairn_buf answer = CAIRN_BUF_INIT, q = CAIRN_BUF_INIT, done = CAIRN_BUF_INIT;
+	cairn_http_body part, done_body;
 	s3_call c = { 0 };
 	find_leaf fl = { "InitiateMultipartUploadResult/UploadId", NULL };
-	size_t n_parts = (size_t)((len + s3->part_size - 1) / s3->part_size);
+	uint64_t len = body->len;
+	uint64_t n_parts = (len + s3->part_size - 1) / s3->part_size;
 	char what[512], hash[65], part_no[16], etag[256];
 	saved_error saved;
 	int r, started = 0;
 
 	if (n_parts > MAX_PARTS)
-		return cairn_error_set(CAIRN_EINVAL, "cannot store %s: %zu parts of %llu bytes exceed S3's "
-			"limit of %d (raise -o s3.part-size)", object, n_parts,
+		return cairn_error_set(CAIRN_EINVAL, "cannot store %s: %llu parts of %llu bytes exceed S3's "
+			"limit of %d (raise -o s3.part-size)", object, (unsigned long long)n_parts,
 			(unsigned long long)s3->part_size, MAX_PARTS);
 	/* initiate */
 	c.method = "POST";
@@ -1027,11 +1048,11 @@ static int save_multipart(s3_backend *s3, const char *key, const char *object, c
 	c.query = "uploads=";
 	c.op = "start a multipart upload of";
 	c.object = object;
-	c.response = &body;
+	c.response = &answer;
 	if ((r = s3_do(s3, &c, &resp)) < 0)
 		goto out;
 	describe(what, sizeof(what), s3, &c);
-	if ((r = cairn_xml_parse((const char *)body.data, body.len, find_leaf_cb, &fl)) != 0) {
+	if ((r = cairn_xml_parse((const char *)answer.data, answer.len, find_leaf_cb, &fl)) != 0) {
 		r = cairn_error_wrap(r < 0 ? r : CAIRN_EIO, "cannot %s: bad answer", what);
 		goto out;
 	}
@@ -1043,32 +1064,33 @@ static int save_multipart(s3_backend *s3, const char *key, const char *object, c
 	if ((r = cairn_buf_puts(&done, "<CompleteMultipartUpload>")) < 0)
 		goto out;
 
-	for (size_t i = 0; i < n_parts; i++) {
-		size_t off = (size_t)(i * s3->part_size);
-		size_t plen = len - off < s3->part_size ? len - off : (size_t)s3->part_size;
+	for (uint64_t i = 0; i < n_parts; i++) {
+		uint64_t off = i * s3->part_size;
+		uint64_t plen = len - off < s3->part_size ? len - off : s3->part_size;
 
-		snprintf(part_no, sizeof(part_no), "%zu", i + 1);
+		snprintf(part_no, sizeof(part_no), "%llu", (unsigned long long)(i + 1));
 		cairn_buf_clear(&q);
 		if ((r = query_add(&q, "partNumber", part_no)) < 0 || (r = query_add(&q, "uploadId", fl.value)) < 0)
 			goto out;
-		cairn_sigv4_sha256_hex(hash, (const unsigned char *)data + off, plen);
+		part = cairn_http_body_slice(body, off, plen);
 		memset(&c, 0, sizeof(c));
 		c.method = "PUT";
 		c.key = key;
 		c.query = (const char *)q.data;
-		c.body = (const unsigned char *)data + off;
-		c.body_len = plen;
+		c.body = &part;
 		c.payload_hash = hash;
 		c.op = "store a part of";
 		c.object = object;
-		if ((r = s3_do(s3, &c, &resp)) < 0)
+		if ((r = body_hash(hash, &part, NULL, s3, &c)) < 0 || (r = s3_do(s3, &c, &resp)) < 0)
 			goto out;
 		if (!cairn_http_response_header(&resp, "etag", etag, sizeof(etag)) || !etag[0]) {
 			describe(what, sizeof(what), s3, &c);
-			r = cairn_error_set(CAIRN_EIO, "cannot %s: part %zu has no ETag", what, i + 1);
+			r = cairn_error_set(CAIRN_EIO, "cannot %s: part %llu has no ETag", what,
+				(unsigned long long)(i + 1));
 			goto out;
 		}
-		if ((r = cairn_buf_printf(&done, "<Part><PartNumber>%zu</PartNumber><ETag>", i + 1)) < 0
+		if ((r = cairn_buf_printf(&done, "<Part><PartNumber>%llu</PartNumber><ETag>",
+				(unsigned long long)(i + 1))) < 0
 			|| (r = append_xml_text(&done, etag)) < 0
 			|| (r = cairn_buf_puts(&done, "</ETag></Part>")) < 0)
 			goto out;
@@ -1081,24 +1103,24 @@ static int save_multipart(s3_backend *s3, const char *key, const char *object, c
 	if ((r = query_add(&q, "uploadId", fl.value)) < 0)
 		goto out;
 	cairn_sigv4_sha256_hex(hash, done.data, done.len);
+	done_body = cairn_http_body_mem(done.data, done.len);
 	memset(&c, 0, sizeof(c));
 	c.method = "POST";
 	c.key = key;
 	c.query = (const char *)q.data;
-	c.body = done.data;
-	c.body_len = done.len;
+	c.body = &done_body;
 	c.payload_hash = hash;
 	c.content_type = "application/xml";
 	c.op = "complete the multipart upload of";
 	c.object = object;
-	c.response = &body;
+	c.response = &answer;
 	if ((r = s3_do(s3, &c, &resp)) < 0)
 		goto out;
 	{
 		char code[8];
-		if (cairn_s3_parse_error((const char *)body.data, body.len, code, sizeof(code), NULL, 0)) {
+		if (cairn_s3_parse_error((const char *)answer.data, answer.len, code, sizeof(code), NULL, 0)) {
 			resp.status = 500; /* S3 documents these as to be retried */
-			r = s3_status_error(s3, &c, &resp, &body);
+			r = s3_status_error(s3, &c, &resp, &answer);
 			goto out;
 		}
 	}
@@ -1112,21 +1134,39 @@ out:
 	}
 	free(fl.value);
 	cairn_http_response_release(&resp);
-	cairn_buf_release(&body);
+	cairn_buf_release(&answer);
 	cairn_buf_release(&q);
 	cairn_buf_release(&done);
 	return r;
 }
 
-static int s3__save(cairn_backend *be, const cairn_handle *h, const void *data, size_t len)
+/* Both saves: one PUT below the multipart threshold, else multipart. */
+static int save_body(cairn_backend *be, const cairn_handle *h, const cairn_http_body *body,
+	const cairn_id *sha256)
 {
 	s3_backend *s3 = s3_downcast(be);
 	char key[KEY_MAX], object[160];
 
 	CAIRN_TRY(handle_key(key, sizeof(key), object, sizeof(object), s3, h));
-	if ((uint64_t)len >= s3->multipart_threshold)
-		return save_multipart(s3, key, object, data, len);
-	return save_single(s3, key, object, data, len);
+	if (body->len >= s3->multipart_threshold)
+		return save_multipart(s3, key, object, body);
+	return save_single(s3, key, object, body, sha256);
+}
+
+static int s3__save(cairn_backend *be, const cairn_handle *h, const void *data, size_t len)
+{
+	cairn_http_body body = cairn_http_body_mem(data, len);
+	return save_body(be, h, &body, NULL);
+}
+
+/* The body streams from the file (http.c reads it with pread as curl sends
+ * it); without `sha256` the file is read once more first to hash it.  A
+ * retry (retry.c) calls this again and everything is re-read from 0. */
+static int s3__save_fd(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+	const cairn_id *sha256)
+{
+	cairn_http_body body = cairn_http_body_file(fd, 0, len);
+	return save_body(be, h, &body, sha256);
 }
 
 static int s3__remove(cairn_backend *be, const cairn_handle *h)
@@ -1273,6 +1313,7 @@ static int s3__create(cairn_backend *be)
 	s3_backend *s3 = s3_downcast(be);
 	cairn_http_response resp = CAIRN_HTTP_RESPONSE_INIT;
 	cairn_buf cfg = CAIRN_BUF_INIT;
+	cairn_http_body cfg_body;
 	s3_call c = { 0 };
 	char object[300], key[KEY_MAX], hash[65];
 	uint64_t size;
@@ -1291,13 +1332,13 @@ static int s3__create(cairn_backend *be)
 				"com/doc/2006-03-01/\"><LocationConstraint>%s</LocationConstraint>"
 				"</CreateBucketConfiguration>", s3->region)) < 0)
 			goto out;
+		cfg_body = cairn_http_body_mem(cfg.data, cfg.len);
 		cairn_sigv4_sha256_hex(hash, cfg.len ? (const void *)cfg.data : "", cfg.len);
 		memset(&c, 0, sizeof(c));
 		c.method = "PUT";
 		c.op = "create";
 		c.object = object;
-		c.body = cfg.data;
-		c.body_len = cfg.len;
+		c.body = &cfg_body;
 		c.payload_hash = hash;
 		if ((r = s3_do(s3, &c, &resp)) == 0)
 			cairn_log(CAIRN_LOG_INFO, "s3", "created bucket '%s'", s3->bucket);
@@ -1359,6 +1400,7 @@ static const cairn_backend_ops s3_ops = {
 	.list = s3__list,
 	.remove = s3__remove,
 	.free = s3__free,
+	.save_fd = s3__save_fd,
 };
 
 /* ---- open ---------------------------------------------------------------------- */

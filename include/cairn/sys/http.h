@@ -30,6 +30,7 @@
 #include <stdint.h>
 
 #include "../buf.h"
+#include "../id.h"
 
 typedef struct cairn_http cairn_http;
 
@@ -44,24 +45,54 @@ typedef struct cairn_http_options {
 	                          * request with CAIRN_ECANCELED */
 } cairn_http_options;
 
+/* A request body: `len` bytes, either from memory (`data`) or, when fd >= 0,
+ * from that file at `offset`, read with pread (the file offset is neither
+ * used nor moved, so one fd may serve several requests, also at once, and a
+ * request sent again re-reads the same bytes).  A file body is streamed: the
+ * memory a request takes does not grow with len.  Borrowed by the request
+ * for the duration of cairn_http_perform. */
+typedef struct cairn_http_body {
+	const void *data;
+	int fd;
+	uint64_t offset;
+	uint64_t len;
+} cairn_http_body;
+
+#define CAIRN_HTTP_BODY_INIT { NULL, -1, 0, 0 }
+
+static inline cairn_http_body cairn_http_body_mem(const void *data, size_t len)
+{
+	cairn_http_body b = { data, -1, 0, (uint64_t)len };
+	return b;
+}
+
+static inline cairn_http_body cairn_http_body_file(int fd, uint64_t offset, uint64_t len)
+{
+	cairn_http_body b = { NULL, fd, offset, len };
+	return b;
+}
+
+/* Bytes [off, off + len) of b as a body of its own (off + len <= b->len). */
+cairn_http_body cairn_http_body_slice(const cairn_http_body *b, uint64_t off, uint64_t len);
+
+/* SHA-256 of a body (S3 signs the payload): memory at once, a file read in
+ * bounded chunks.  CAIRN_EIO naming `what` ("store pack 'data/..' in ..")
+ * when the file cannot be read or is shorter than the body; CAIRN_ENOMEM. */
+int cairn_http_body_sha256(cairn_id *out, const cairn_http_body *b, const char *what);
+
 typedef struct cairn_http_request {
 	const char *method;   /* "GET", "HEAD", "PUT", "POST", "DELETE", ... */
 	const char *url;      /* http:// or https:// only; may carry user:password@ */
 	const char *const *headers; /* "Name: value" lines; "Name:" removes a default header */
 	size_t n_headers;
-	/* The request body: body_len bytes, either from memory (body) or, when
-	 * body_fd >= 0, from that file at body_offset (read with pread, so the
-	 * same fd may serve several requests).  No body: body NULL, body_fd -1,
-	 * body_len 0; PUT and POST then send "Content-Length: 0". */
-	const void *body;
-	int body_fd;
-	uint64_t body_offset;
-	uint64_t body_len;
+	/* The request body (see cairn_http_body).  None: CAIRN_HTTP_BODY_INIT;
+	 * PUT and POST then send "Content-Length: 0". */
+	cairn_http_body body;
 	size_t max_response;  /* a longer response body fails (CAIRN_EIO); 0: CAIRN_BUF_MAX */
 	const char *what;     /* secret-free name for messages: "GET 'config' in s3:..." */
 } cairn_http_request;
 
-#define CAIRN_HTTP_REQUEST_INIT { NULL, NULL, NULL, 0, NULL, -1, 0, 0, 0, NULL }
+#define CAIRN_HTTP_REQUEST_INIT { NULL, NULL, NULL, 0, CAIRN_HTTP_BODY_INIT, 0, NULL }
 
 typedef struct cairn_http_response {
 	long status;      /* HTTP status of the final response */
