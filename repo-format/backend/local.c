@@ -7,7 +7,9 @@
  * full, fsync'ed, renamed over the final name, and then the directory is
  * fsync'ed.  Any failure unlinks the temp file, so after an error the object
  * does not exist (or still has its old, identical content).  Missing
- * directories (data/XX, keys, ...) are created on demand.
+ * directories (data/XX, keys, ...) are created on demand.  Big objects
+ * (packs) come through spool_open/save_fd instead: an O_TMPFILE inside the
+ * repository, linked into place without a copy (see "spooling" below).
  *
  * Loading uses pread in a loop; a file shorter than the requested range is
  * CAIRN_ECORRUPT "truncated".  Listing walks the type's directory (for packs
@@ -204,67 +206,322 @@ static int local__create(cairn_backend *be)
 	return sync_dir(path);
 }
 
+/* Where an object goes: its layout path, its directory, both below the root. */
+typedef struct target {
+	char rel[128], rel_dir[128];  /* "data/ab/ab12..", "data/ab" */
+	char final[PATH_MAX], dir[PATH_MAX];
+} target;
+
+static int target_of(target *t, const local_backend *lb, const cairn_handle *h)
+{
+	const char *slash;
+
+	cairn_layout_path(t->rel, sizeof(t->rel), h);
+	slash = strrchr(t->rel, '/');
+	snprintf(t->rel_dir, sizeof(t->rel_dir), "%.*s", slash ? (int)(slash - t->rel) : 0, t->rel);
+	CAIRN_TRY(join(t->final, lb, t->rel));
+	return join(t->dir, lb, t->rel_dir);
+}
+
+/* How a new file appears at a temp name: created empty, or an O_TMPFILE
+ * linked there.  Returns 0 or -errno. */
+typedef int (*make_fn)(const char *tmp, void *arg);
+
+static int make_created(const char *tmp, void *arg)
+{
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
+	if (fd < 0)
+		return -errno;
+	*(int *)arg = fd;
+	return 0;
+}
+
+static int make_linked(const char *tmp, void *arg)
+{
+	char proc[64];
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", *(int *)arg);
+	return linkat(AT_FDCWD, proc, AT_FDCWD, tmp, AT_SYMLINK_FOLLOW) < 0 ? -errno : 0;
+}
+
+/* Make a file at a fresh temp name "<final>-tmp-<16 hex>" (into tmp, of
+ * PATH_MAX + 32 bytes) with make(): a name taken is drawn again, missing
+ * directories (data/XX, keys, ...) are made once.  0 on success; 1 when
+ * make() failed, with its errno in *os_errno (no message set); a negative
+ * cairn error (message set) when a directory cannot be made. */
+static int at_temp_name(char *tmp, int *os_errno, const local_backend *lb, const target *t,
+	make_fn make, void *arg)
+{
+	char suffix[17];
+	int made_dirs = 0, e;
+
+	for (int attempt = 0; ; attempt++) {
+		random_suffix(suffix);
+		snprintf(tmp, PATH_MAX + 32, "%s-tmp-%s", t->final, suffix);
+		if ((e = make(tmp, arg)) == 0)
+			return 0;
+		if (e == -ENOENT && t->rel_dir[0] && !made_dirs) {
+			/* data/XX (or keys/, ...) not there yet: make it, try again */
+			made_dirs = 1;
+			CAIRN_TRY(make_dirs_below_root(lb, t->rel_dir));
+			continue;
+		}
+		if (e == -EEXIST && attempt < 8)
+			continue;
+		*os_errno = -e;
+		return 1;
+	}
+}
+
+/* Put the complete, synced temp file in place: rename over the final name
+ * (an existing object is replaced whole, as save always did), then sync the
+ * directory.  *have_tmp is cleared once the temp name is gone. */
+static int publish(const local_backend *lb, const target *t, const char *tmp, int *have_tmp)
+{
+	if (rename(tmp, t->final) < 0)
+		return cairn_error_set_errno(CAIRN_EIO, errno, "cannot rename the temp file to '%s' in '%s'",
+			t->rel, lb->root);
+	/* rename does nothing when both names are links of one file (two
+	 * save_fd of one spool at once): then the temp name is still there */
+	(void)unlink(tmp);
+	*have_tmp = 0;
+	return sync_dir(t->dir);
+}
+
 static int local__save(cairn_backend *be, const cairn_handle *h, const void *data, size_t len)
 {
 	local_backend *lb = local_downcast(be);
-	char rel[128], rel_dir[128], final[PATH_MAX], dir[PATH_MAX], tmp[PATH_MAX + 32], suffix[17];
-	const char *slash;
-	int fd = -1, r = 0, e, made_dirs = 0;
+	char tmp[PATH_MAX + 32];
+	target t;
+	int fd = -1, r = 0, e;
 	int have_tmp = 0;
 
-	cairn_layout_path(rel, sizeof(rel), h);
-	slash = strrchr(rel, '/');
-	snprintf(rel_dir, sizeof(rel_dir), "%.*s", slash ? (int)(slash - rel) : 0, rel);
-	if ((r = join(final, lb, rel)) < 0 || (r = join(dir, lb, rel_dir)) < 0)
+	if ((r = target_of(&t, lb, h)) < 0)
 		goto out;
-
-	for (int attempt = 0; fd < 0; attempt++) {
-		random_suffix(suffix);
-		snprintf(tmp, sizeof(tmp), "%s-tmp-%s", final, suffix);
-		fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, FILE_MODE);
-		if (fd >= 0)
-			break;
-		e = errno;
-		if (e == ENOENT && rel_dir[0] && !made_dirs) {
-			/* data/XX (or keys/, ...) not there yet: make it, retry */
-			made_dirs = 1;
-			if ((r = make_dirs_below_root(lb, rel_dir)) < 0)
-				goto out;
-			continue;
-		}
-		if (e == EEXIST && attempt < 8)
-			continue;
-		r = cairn_error_set_errno(CAIRN_EIO, e, "cannot create a temp file for '%s' in '%s'",
-			rel, lb->root);
+	if ((r = at_temp_name(tmp, &e, lb, &t, make_created, &fd)) != 0) {
+		if (r > 0)
+			r = cairn_error_set_errno(CAIRN_EIO, e, "cannot create a temp file for '%s' in '%s'",
+				t.rel, lb->root);
 		goto out;
 	}
 	have_tmp = 1;
 
 	if ((e = write_all(fd, data, len)) < 0) {
-		r = cairn_error_set_errno(CAIRN_EIO, -e, "cannot write '%s' in '%s'", rel, lb->root);
+		r = cairn_error_set_errno(CAIRN_EIO, -e, "cannot write '%s' in '%s'", t.rel, lb->root);
 		goto out;
 	}
 	if (fsync(fd) < 0) {
-		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot sync '%s' in '%s'", rel, lb->root);
+		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot sync '%s' in '%s'", t.rel, lb->root);
 		goto out;
 	}
 	e = close(fd);
 	fd = -1;
 	if (e < 0) {
-		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot close '%s' in '%s'", rel, lb->root);
+		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot close '%s' in '%s'", t.rel, lb->root);
 		goto out;
 	}
-	if (rename(tmp, final) < 0) {
-		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot rename the temp file to '%s' in '%s'",
-			rel, lb->root);
-		goto out;
-	}
-	have_tmp = 0;
-	r = sync_dir(dir);
+	r = publish(lb, &t, tmp, &have_tmp);
 
 out:
 	if (fd >= 0)
 		close(fd);
+	if (have_tmp)
+		unlink(tmp);
+	return r;
+}
+
+/* ---- spooling ----
+ *
+ * spool_open makes an O_TMPFILE in data/ (the root before create), so the
+ * spool lies on the repository's filesystem, has the mode save gives
+ * (FILE_MODE, umask applied), and vanishes by itself if we crash.
+ * save_fd then links such a file into place without copying a byte: fsync
+ * it, linkat("/proc/self/fd/N") to a temp name next to the final one,
+ * rename, sync the directory -- the same temp + rename as save, so an
+ * existing object is replaced the same way.  Only a file with no name at
+ * all (st_nlink 0, i.e. an O_TMPFILE) of exactly `len` bytes is linked:
+ * linking a named file would make the object a hard link the caller could
+ * still change.  After a link the caller's descriptor refers to the stored
+ * object; it must only close it.  Anything else -- a file from elsewhere,
+ * another filesystem (EXDEV), no /proc, a longer file -- is copied into a
+ * temp file with copy_file_range (in the kernel; a reflink where the
+ * filesystem can), or with pread/write through a 1 MiB buffer, then synced
+ * and renamed like save.  Memory use never depends on len. */
+
+#define COPY_CHUNK ((size_t)1 << 20)
+
+static int local__spool_open(int *fd_out, cairn_backend *be)
+{
+#ifdef O_TMPFILE
+	local_backend *lb = local_downcast(be);
+	static const char *const dirs[] = { "data", "" };
+	char path[PATH_MAX];
+	int fd, e = 0;
+
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		CAIRN_TRY(join(path, lb, dirs[i]));
+		fd = open(path, O_TMPFILE | O_RDWR | O_CLOEXEC, FILE_MODE);
+		if (fd >= 0) {
+			*fd_out = fd;
+			return 0;
+		}
+		e = errno;
+		if (e == ENOENT && dirs[i][0])
+			continue; /* no data/ yet: the root */
+		break;
+	}
+	/* no O_TMPFILE here (old kernel: EISDIR; filesystem: EOPNOTSUPP) */
+	if (e != EOPNOTSUPP && e != EISDIR && e != EINVAL)
+		return cairn_error_set_errno(CAIRN_EIO, e, "cannot create a spool file in '%s'", path);
+#else
+	(void)be;
+#endif
+	return cairn_backend_spool_generic(fd_out);
+}
+
+/* Copy [0, len) of src into dst: copy_file_range, else pread/write. */
+static int copy_bytes(int dst, int src, uint64_t len, const local_backend *lb, const target *t)
+{
+	unsigned char *buf = NULL;
+	loff_t in = 0, out = 0;
+	int use_cfr = 1, r = 0, e;
+
+	while ((uint64_t)in < len) {
+		uint64_t left = len - (uint64_t)in;
+		ssize_t n;
+
+		if (use_cfr) {
+			n = copy_file_range(src, &in, dst, &out, left > (1u << 30) ? (size_t)1 << 30
+				: (size_t)left, 0);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP
+				|| errno == EINVAL || errno == EBADF || errno == ETXTBSY)) {
+				use_cfr = 0; /* not here: copy by hand from where we are */
+				continue;
+			}
+			if (n < 0) {
+				r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot copy the file to save as "
+					"'%s' in '%s'", t->rel, lb->root);
+				goto out;
+			}
+		} else {
+			if (!buf && !(buf = malloc(COPY_CHUNK))) {
+				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
+				goto out;
+			}
+			n = pread(src, buf, left < COPY_CHUNK ? (size_t)left : COPY_CHUNK, in);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0) {
+				r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot read the file to save as "
+					"'%s' in '%s'", t->rel, lb->root);
+				goto out;
+			}
+			if (n > 0 && (e = write_all(dst, buf, (size_t)n)) < 0) {
+				r = cairn_error_set_errno(CAIRN_EIO, -e, "cannot write '%s' in '%s'", t->rel,
+					lb->root);
+				goto out;
+			}
+			in += n;
+			out += n;
+		}
+		if (n == 0) {
+			r = cairn_error_set(CAIRN_EIO, "cannot save '%s' in '%s': the file to save has "
+				"%llu bytes, not %llu", t->rel, lb->root, (unsigned long long)in,
+				(unsigned long long)len);
+			goto out;
+		}
+	}
+out:
+	free(buf);
+	return r;
+}
+
+static int local__save_fd(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+	const cairn_id *sha256)
+{
+	local_backend *lb = local_downcast(be);
+	char tmp[PATH_MAX + 32];
+	struct stat st, fst;
+	target t;
+	int dst = -1, r = 0, e, have_tmp = 0;
+
+	(void)sha256; /* nothing here signs the payload */
+	if ((r = target_of(&t, lb, h)) < 0)
+		goto out;
+	if (fstat(fd, &st) < 0) {
+		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot save '%s' in '%s': cannot stat the "
+			"file to save", t.rel, lb->root);
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = cairn_error_set(CAIRN_EINVAL, "cannot save '%s' in '%s': not a regular file", t.rel,
+			lb->root);
+		goto out;
+	}
+	if ((uint64_t)st.st_size < len) {
+		r = cairn_error_set(CAIRN_EIO, "cannot save '%s' in '%s': the file to save has %llu "
+			"bytes, not %llu", t.rel, lb->root, (unsigned long long)st.st_size,
+			(unsigned long long)len);
+		goto out;
+	}
+	/* saved again after an earlier save_fd linked this very file in place */
+	if ((uint64_t)st.st_size == len && stat(t.final, &fst) == 0 && fst.st_dev == st.st_dev
+		&& fst.st_ino == st.st_ino)
+		goto out;
+
+	if (st.st_nlink == 0 && (uint64_t)st.st_size == len) {
+		if (fsync(fd) < 0) {
+			r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot sync '%s' in '%s'", t.rel,
+				lb->root);
+			goto out;
+		}
+		/* a spool from elsewhere may carry other mode bits than save gives */
+		if ((st.st_mode & 07777 & ~(mode_t)FILE_MODE) && fchmod(fd, st.st_mode & FILE_MODE) < 0) {
+			r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot change the mode of '%s' in '%s'",
+				t.rel, lb->root);
+			goto out;
+		}
+		r = at_temp_name(tmp, &e, lb, &t, make_linked, &fd);
+		if (r == 0) {
+			have_tmp = 1;
+			r = publish(lb, &t, tmp, &have_tmp);
+			goto out;
+		}
+		if (r < 0)
+			goto out;
+		if (e == ENOSPC || e == EDQUOT || e == EIO || e == EROFS) {
+			r = cairn_error_set_errno(CAIRN_EIO, e, "cannot link '%s' into '%s'", t.rel, lb->root);
+			goto out;
+		}
+		/* EXDEV, ENOENT (not an O_TMPFILE, no /proc), EPERM, ...: copy */
+		r = 0;
+	}
+
+	if ((r = at_temp_name(tmp, &e, lb, &t, make_created, &dst)) != 0) {
+		if (r > 0)
+			r = cairn_error_set_errno(CAIRN_EIO, e, "cannot create a temp file for '%s' in '%s'",
+				t.rel, lb->root);
+		goto out;
+	}
+	have_tmp = 1;
+	if ((r = copy_bytes(dst, fd, len, lb, &t)) < 0)
+		goto out;
+	if (fsync(dst) < 0) {
+		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot sync '%s' in '%s'", t.rel, lb->root);
+		goto out;
+	}
+	e = close(dst);
+	dst = -1;
+	if (e < 0) {
+		r = cairn_error_set_errno(CAIRN_EIO, errno, "cannot close '%s' in '%s'", t.rel, lb->root);
+		goto out;
+	}
+	r = publish(lb, &t, tmp, &have_tmp);
+out:
+	if (dst >= 0)
+		close(dst);
 	if (have_tmp)
 		unlink(tmp);
 	return r;
@@ -491,6 +748,8 @@ static const cairn_backend_ops local_ops = {
 	.list = local__list,
 	.remove = local__remove,
 	.free = local__free,
+	.spool_open = local__spool_open,
+	.save_fd = local__save_fd,
 };
 
 /* Open the folder backend at `path`.  With must_exist, `path` must be an
