@@ -16,7 +16,7 @@
  * error, its message extended with the number of attempts.
  *
  * Why each operation may be repeated:
- *   - save: objects are content-addressed (same name, same bytes) and the
+ *   - save, save_fd: objects are content-addressed (same name, same bytes) and the
  *     config, keys and locks are written once under a fresh name, so
  *     writing the same bytes again is harmless; a failed save leaves no
  *     object (backend contract), a repeated one replaces it.
@@ -224,6 +224,32 @@ static int retry__save(cairn_backend *be, const cairn_handle *h, const void *dat
 	return r;
 }
 
+/* save_fd: as save; the inner backend re-reads the file from offset 0 on
+ * every attempt (pread), so a half-sent attempt leaves nothing behind.  An
+ * inner backend without save_fd gets backend.c's generic one. */
+static int retry__save_fd(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+	const cairn_id *sha256)
+{
+	retry_backend *rb = retry_downcast(be);
+	char path[128];
+	attempt_state s;
+	int r;
+
+	cairn_layout_path(path, sizeof(path), h);
+	attempt_begin(&s, &rb->policy, "save", path);
+	do
+		r = cairn_backend_save_fd(rb->inner, h, fd, len, sha256);
+	while (r < 0 && attempt_again(&s, &r));
+	return r;
+}
+
+/* The inner backend's spool (its filesystem, if it has one); a local
+ * operation, nothing to retry. */
+static int retry__spool_open(int *fd_out, cairn_backend *be)
+{
+	return cairn_backend_spool_open(fd_out, retry_downcast(be)->inner);
+}
+
 static int retry__load(cairn_buf *out, cairn_backend *be, const cairn_handle *h,
 	uint64_t offset, size_t length)
 {
@@ -414,6 +440,8 @@ static const cairn_backend_ops retry_ops = {
 	.list = retry__list,
 	.remove = retry__remove,
 	.free = retry__free,
+	.spool_open = retry__spool_open,
+	.save_fd = retry__save_fd,
 };
 
 int cairn_backend_retry_open(cairn_backend **out, cairn_backend *inner,
