@@ -27,12 +27,13 @@ for i in 1 2 3 4 5 6 7 8; do
 done
 [ "$ok" = 1 ] || fail "cannot start s3rver"
 
-step "conformance: local, retry+local, REST (rclone), S3 (s3rver)"
+step "conformance: local, retry+local, REST (rclone), S3 (s3rver; save_fd also with multipart uploads)"
 out=$(CAIRN_TEST_REST_URL="rest:$REST_URL/" CAIRN_TEST_S3_URL="s3:$S3_ENDPOINT/testbucket" \
 	AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1 "$BIN" 2>&1)
 rc=$?
 echo "$out"
 [ "$rc" = 0 ] || fail "conformance suite failed"
+printf '%s\n' "$out" | grep -q "^  ok s3-multipart/save_fd_large$" || fail "save_fd did not run with S3 multipart uploads"
 for t in local retry+local rest s3; do
 	printf '%s\n' "$out" | grep -q "^  ok $t/concurrency$" || fail "the suite did not run against $t"
 done

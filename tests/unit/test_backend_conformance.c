@@ -18,6 +18,7 @@
  * an existing name replaces it whole; removed objects are gone; and all of
  * it holds with many threads at once.
  */
+#include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,6 +34,7 @@
 
 static cairn_backend *be;     /* the backend under test */
 static const char *target;    /* its label, for messages */
+static const char *local_dir; /* the folder of a local target, else NULL */
 
 static void name_for(char out[CAIRN_ID_HEX_SIZE], const char *kind, int seed)
 {
@@ -332,6 +334,238 @@ static void test_concurrency(void)
 	CHECK_INT(after, before + THREADS * 3);
 }
 
+/* ---- save_fd ---- */
+
+static void write_file(int fd, const unsigned char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n <= 0) {
+			perror("write");
+			exit(2);
+		}
+		data += n;
+		len -= (size_t)n;
+	}
+}
+
+/* A spool from the backend holding `data`. */
+static int spool_with(const unsigned char *data, size_t len)
+{
+	int fd = -1;
+	CHECK_OK(cairn_backend_spool_open(&fd, be));
+	CHECK(fd >= 0);
+	if (fd < 0)
+		exit(2);
+	write_file(fd, data, len);
+	return fd;
+}
+
+/* A file of our own (named, in $TMPDIR or /tmp) holding `data`. */
+static int file_with(const unsigned char *data, size_t len)
+{
+	char path[] = "/tmp/cairn-test-savefd-XXXXXX";
+	int fd = mkstemp(path);
+	if (fd < 0) {
+		perror("mkstemp");
+		exit(2);
+	}
+	unlink(path);
+	write_file(fd, data, len);
+	return fd;
+}
+
+static int tmp_count;
+static int count_tmp(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st; (void)flag; (void)ftw;
+	if (strstr(path + ftw->base, "-tmp-"))
+		tmp_count++;
+	return 0;
+}
+
+/* Temp files left in a local repository (0 for other targets). */
+static int temp_files_left(void)
+{
+	if (!local_dir)
+		return 0;
+	tmp_count = 0;
+	nftw(local_dir, count_tmp, 16, FTW_PHYS);
+	return tmp_count;
+}
+
+/* Mode bits of a local object (-1 for other targets). */
+static int local_mode(const cairn_handle *h)
+{
+	char rel[128], path[1024];
+	struct stat st;
+
+	if (!local_dir)
+		return -1;
+	cairn_layout_path(rel, sizeof(rel), h);
+	snprintf(path, sizeof(path), "%s/repo/%s", local_dir, rel);
+	if (stat(path, &st) < 0)
+		return -2;
+	return (int)(st.st_mode & 07777);
+}
+
+static void test_save_fd_large(void)
+{
+	size_t len = 20u << 20;
+	unsigned char *data = make_bytes(len, 2020);
+	cairn_handle h1, h2, h3;
+	cairn_id sum;
+	int fd;
+
+	cairn_sha256(&sum, data, len);
+	/* a spool from the backend, with the SHA-256 */
+	handle_for(&h1, CAIRN_FILE_PACK, 20);
+	fd = spool_with(data, len);
+	CHECK_OK(cairn_backend_save_fd(be, &h1, fd, len, &sum));
+	/* the offset is the caller's: save_fd reads with pread */
+	CHECK_INT(lseek(fd, 0, SEEK_CUR), len);
+	close(fd);
+	check_object(&h1, data, len);
+	/* a file from elsewhere, without the SHA-256 */
+	handle_for(&h2, CAIRN_FILE_PACK, 21);
+	fd = file_with(data, len);
+	CHECK_OK(cairn_backend_save_fd(be, &h2, fd, len, NULL));
+	close(fd);
+	check_object(&h2, data, len);
+	/* a spool without the SHA-256 */
+	handle_for(&h3, CAIRN_FILE_PACK, 22);
+	fd = spool_with(data, len);
+	CHECK_OK(cairn_backend_save_fd(be, &h3, fd, len, NULL));
+	close(fd);
+	check_object(&h3, data, len);
+	CHECK_INT(temp_files_left(), 0);
+	if (local_dir) {
+		/* the same mode as save gives */
+		cairn_handle hs;
+		handle_for(&hs, CAIRN_FILE_PACK, 23);
+		CHECK_OK(cairn_backend_save(be, &hs, data, 100));
+		CHECK_INT(local_mode(&h1), local_mode(&hs));
+		CHECK_INT(local_mode(&h2), local_mode(&hs));
+		CHECK_OK(cairn_backend_remove(be, &hs));
+	}
+	CHECK_OK(cairn_backend_remove(be, &h1));
+	CHECK_OK(cairn_backend_remove(be, &h2));
+	CHECK_OK(cairn_backend_remove(be, &h3));
+	free(data);
+}
+
+static void test_save_fd_twice_empty_and_part(void)
+{
+	size_t len = 300000;
+	unsigned char *data = make_bytes(len, 31);
+	cairn_handle h;
+	cairn_buf out = CAIRN_BUF_INIT;
+	cairn_id sum;
+	int fd, fd2;
+
+	/* the same spool saved twice under one name (a retried upload), then
+	 * another file with the same bytes */
+	cairn_sha256(&sum, data, len);
+	handle_for(&h, CAIRN_FILE_PACK, 30);
+	fd = spool_with(data, len);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, len, &sum));
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, len, &sum));
+	check_object(&h, data, len);
+	fd2 = file_with(data, len);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd2, len, NULL));
+	close(fd2);
+	close(fd);
+	check_object(&h, data, len);
+	CHECK_OK(cairn_backend_save(be, &h, data, len));
+	check_object(&h, data, len);
+	CHECK_INT(temp_files_left(), 0);
+
+	/* an empty object, from a spool and from an empty file */
+	handle_for(&h, CAIRN_FILE_SNAPSHOT, 31);
+	fd = spool_with(data, 0);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 0, NULL));
+	close(fd);
+	check_object(&h, "", 0);
+	fd = file_with(data, 0);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 0, NULL));
+	close(fd);
+	check_object(&h, "", 0);
+
+	/* only [0, len) of a longer file */
+	handle_for(&h, CAIRN_FILE_INDEX, 32);
+	fd = spool_with(data, len);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 1000, NULL));
+	close(fd);
+	check_object(&h, data, 1000);
+	CHECK_OK(cairn_backend_load(&out, be, &h, 10, 20));
+	CHECK(out.len == 20 && memcmp(out.data, data + 10, 20) == 0);
+
+	/* a file shorter than len: an error, and nothing stored */
+	handle_for(&h, CAIRN_FILE_PACK, 33);
+	fd = file_with(data, 1000);
+	CHECK(cairn_backend_save_fd(be, &h, fd, 5000, NULL) < 0);
+	close(fd);
+	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_ENOTFOUND);
+	CHECK_INT(temp_files_left(), 0);
+	cairn_buf_release(&out);
+	free(data);
+}
+
+typedef struct uploader {
+	int id;
+	atomic_int *failures;
+} uploader;
+
+/* The pack uploaders' pattern: spool, write, save_fd, close. */
+static void *upload(void *arg)
+{
+	uploader *u = arg;
+	cairn_buf out = CAIRN_BUF_INIT;
+	cairn_handle h;
+
+	for (int i = 0; i < 3; i++) {
+		size_t len = (1u << 20) + (size_t)(u->id * 1000 + i);
+		unsigned char *data = make_bytes(len, (unsigned)(9000 + u->id * 10 + i));
+		int fd = -1, ok;
+
+		handle_for(&h, CAIRN_FILE_PACK, 9000 + u->id * 10 + i);
+		ok = cairn_backend_spool_open(&fd, be) == 0;
+		if (ok) {
+			write_file(fd, data, len);
+			ok = cairn_backend_save_fd(be, &h, fd, len, NULL) == 0;
+			close(fd);
+		}
+		ok = ok && cairn_backend_load(&out, be, &h, 0, 0) == 0 && out.len == len
+			&& !memcmp(out.data, data, len);
+		ok = ok && cairn_backend_remove(be, &h) == 0;
+		if (!ok) {
+			fprintf(stderr, "%s: uploader %d object %d: %s\n", target, u->id, i,
+				cairn_error_message());
+			atomic_fetch_add(u->failures, 1);
+		}
+		free(data);
+	}
+	cairn_buf_release(&out);
+	return NULL;
+}
+
+static void test_save_fd_parallel(void)
+{
+	enum { THREADS = 5 };
+	pthread_t t[THREADS];
+	uploader u[THREADS];
+	atomic_int failures = 0;
+
+	for (int i = 0; i < THREADS; i++) {
+		u[i] = (uploader){ i, &failures };
+		pthread_create(&t[i], NULL, upload, &u[i]);
+	}
+	for (int i = 0; i < THREADS; i++)
+		pthread_join(t[i], NULL);
+	CHECK_INT(atomic_load(&failures), 0);
+	CHECK_INT(temp_files_left(), 0);
+}
+
 static void test_location_has_no_secret(void)
 {
 	const char *loc = cairn_backend_location(be);
@@ -372,18 +606,28 @@ static const struct { const char *name; case_fn fn; } cases[] = {
 	{ "list_and_remove", test_list_and_remove },
 	{ "concurrency", test_concurrency },
 	{ "location_has_no_secret", test_location_has_no_secret },
+	{ "save_fd_large", test_save_fd_large },
+	{ "save_fd_twice_empty_and_part", test_save_fd_twice_empty_and_part },
+	{ "save_fd_parallel", test_save_fd_parallel },
 };
+#define N_CASES (sizeof(cases) / sizeof(cases[0]))
+#define FIRST_FD_CASE (N_CASES - 3)
 
-/* Run every case against the backend opened from `location` (wrapped in
- * the retry layer when `wrap`), each reported on its own line. */
-static void run_target(const char *label, const char *location, int wrap)
+/* Run the cases from `first` on against the backend opened from
+ * `location` with extended options `opts` (NULL-terminated, or NULL),
+ * wrapped in the retry layer when `wrap`, each reported on its own line. */
+static void run_target(const char *label, const char *location, int wrap, size_t first,
+	const char *const *opts)
 {
+	cairn_backend_options o = { opts, 0, NULL, 0, NULL };
 	const char *outer = unit_current;
 	char current[128];
 
 	target = label;
 	be = NULL;
-	if (cairn_backend_open(&be, location, 0) < 0) {
+	while (opts && opts[o.n_extended])
+		o.n_extended++;
+	if (cairn_backend_open_ex(&be, location, 0, &o) < 0) {
 		fprintf(stderr, "%s: cannot open '%s': %s\n", label, location, cairn_error_message());
 		unit_failures++;
 		return;
@@ -395,7 +639,7 @@ static void run_target(const char *label, const char *location, int wrap)
 			return;
 		}
 	}
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+	for (size_t i = first; i < N_CASES; i++) {
 		int before = unit_failures;
 		snprintf(current, sizeof(current), "%s/%s", label, cases[i].name);
 		unit_current = current;
@@ -426,12 +670,15 @@ static void run_in_tmp(const char *label, int wrap)
 		exit(2);
 	}
 	snprintf(loc, sizeof(loc), "local:%s/repo", dir);
-	run_target(label, loc, wrap);
+	local_dir = dir;
+	run_target(label, loc, wrap, 0, NULL);
+	local_dir = NULL;
 	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
 /* A network target from the environment, below a fresh random prefix. */
-static void run_from_env(const char *label, const char *var, int dir)
+static void run_from_env(const char *label, const char *var, int dir, size_t first,
+	const char *const *opts)
 {
 	const char *base = getenv(var);
 	char loc[1024], tag[17];
@@ -442,12 +689,19 @@ static void run_from_env(const char *label, const char *var, int dir)
 	}
 	random_tag(tag);
 	join_prefix(loc, sizeof(loc), base, tag, dir);
-	run_target(label, loc, 0);
+	run_target(label, loc, 0, first, opts);
 }
 
 static void test_local(void) { run_in_tmp("local", 0); }
 static void test_retry_wrapped_local(void) { run_in_tmp("retry+local", 1); }
-static void test_rest(void) { run_from_env("rest", "CAIRN_TEST_REST_URL", 1); }
-static void test_s3(void) { run_from_env("s3", "CAIRN_TEST_S3_URL", 0); }
+static void test_rest(void) { run_from_env("rest", "CAIRN_TEST_REST_URL", 1, 0, NULL); }
+static void test_s3(void) { run_from_env("s3", "CAIRN_TEST_S3_URL", 0, 0, NULL); }
 
-UNIT_MAIN(test_local, test_retry_wrapped_local, test_rest, test_s3)
+/* save_fd once more with multipart uploads: the 20 MiB object in parts */
+static void test_s3_multipart(void)
+{
+	static const char *const opts[] = { "s3.multipart-threshold=8M", "s3.part-size=5M", NULL };
+	run_from_env("s3-multipart", "CAIRN_TEST_S3_URL", 0, FIRST_FD_CASE, opts);
+}
+
+UNIT_MAIN(test_local, test_retry_wrapped_local, test_rest, test_s3, test_s3_multipart)

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -363,6 +364,122 @@ static void test_save_failures_leave_nothing(void)
 	rm_rf(dir);
 }
 
+/* spool_open: an unnamed file on the repository's filesystem (data/, or
+ * the root before create); save_fd links it in place, while a named file
+ * of the caller's is copied (never hard-linked: the caller could change
+ * the object through it). */
+static void test_spool_and_save_fd(void)
+{
+	char dir[64], a[CAIRN_ID_HEX_SIZE], p[200], path[300];
+	cairn_backend *be = NULL;
+	cairn_buf out = CAIRN_BUF_INIT;
+	cairn_handle h;
+	struct stat st, rst;
+	int fd = -1;
+	FILE *f;
+
+	make_tmp(dir, sizeof(dir));
+	CHECK_OK(cairn_backend_open(&be, dir, 1));
+	/* before create: in the root */
+	CHECK_OK(cairn_backend_spool_open(&fd, be));
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0);
+	CHECK(stat(dir, &rst) == 0 && rst.st_dev == st.st_dev);
+	close(fd);
+	CHECK_OK(cairn_backend_create(be));
+	CHECK_OK(cairn_backend_spool_open(&fd, be));
+	CHECK(fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0 && (st.st_mode & 0077) == 0);
+	CHECK_INT(write(fd, "spooled", 7), 7);
+	name_for(a, 40);
+	cairn_handle_set(&h, CAIRN_FILE_PACK, a);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 7, NULL));
+	/* linked, not copied: the object is the spool's inode */
+	snprintf(path, sizeof(path), "%s/data/%.2s/%s", dir, a, a);
+	CHECK(fstat(fd, &st) == 0 && stat(path, &rst) == 0 && st.st_ino == rst.st_ino);
+	close(fd);
+	CHECK_OK(cairn_backend_load(&out, be, &h, 0, 0));
+	CHECK(out.len == 7 && memcmp(out.data, "spooled", 7) == 0);
+
+	/* a named file of the caller's is copied */
+	snprintf(p, sizeof(p), "%s/mine", dir);
+	f = fopen(p, "w+");
+	CHECK(f != NULL);
+	if (f) {
+		fputs("named file", f);
+		fflush(f);
+		name_for(a, 41);
+		cairn_handle_set(&h, CAIRN_FILE_PACK, a);
+		CHECK_OK(cairn_backend_save_fd(be, &h, fileno(f), 10, NULL));
+		CHECK(fstat(fileno(f), &st) == 0 && st.st_nlink == 1);
+		rewind(f);
+		fputs("NAMED", f);
+		fclose(f);
+		CHECK_OK(cairn_backend_load(&out, be, &h, 0, 0));
+		CHECK(out.len == 10 && memcmp(out.data, "named file", 10) == 0);
+		unlink(p);
+	}
+	CHECK_INT(temp_files_below(dir), 0);
+	cairn_backend_free(be);
+
+	/* a repository root that does not exist: no spool, a clear message */
+	snprintf(p, sizeof(p), "%s/absent/repo", dir);
+	CHECK_OK(cairn_backend_open(&be, p, 0));
+	CHECK_INT(cairn_backend_spool_open(&fd, be), CAIRN_EIO);
+	CHECK(strstr(cairn_error_message(), "spool") != NULL);
+	cairn_backend_free(be);
+	cairn_buf_release(&out);
+	rm_rf(dir);
+}
+
+/* A full disk (a 1 MiB tmpfs, when this process may mount one): save_fd
+ * and save fail with CAIRN_ENOSPC saying so, and leave neither the object
+ * nor a temp file; a spool that fits is linked in place. */
+static void test_save_fd_full_disk(void)
+{
+	char dir[64], repo[128], a[CAIRN_ID_HEX_SIZE];
+	cairn_backend *be = NULL;
+	cairn_handle h;
+	unsigned char *big = calloc(1, 2u << 20);
+	int fd;
+
+	make_tmp(dir, sizeof(dir));
+	if (!big || mount("tmpfs", dir, "tmpfs", 0, "size=1m") < 0) {
+		printf("  skipped: cannot mount a small tmpfs (%s)\n", strerror(errno));
+		free(big);
+		rm_rf(dir);
+		return;
+	}
+	snprintf(repo, sizeof(repo), "%s/repo", dir);
+	CHECK_OK(cairn_backend_open(&be, repo, 0));
+	CHECK_OK(cairn_backend_create(be));
+	name_for(a, 50);
+	cairn_handle_set(&h, CAIRN_FILE_PACK, a);
+	/* from a file on another filesystem: copied, and the disk fills */
+	fd = open("/tmp", O_TMPFILE | O_RDWR, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK_INT(write(fd, big, 2u << 20), 2u << 20);
+		CHECK_INT(cairn_backend_save_fd(be, &h, fd, 2u << 20, NULL), CAIRN_ENOSPC);
+		CHECK(strstr(cairn_error_message(), "No space left on device") != NULL);
+		CHECK(strstr(cairn_error_message(), a) != NULL);
+		close(fd);
+	}
+	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_ENOTFOUND);
+	CHECK_INT(cairn_backend_save(be, &h, big, 2u << 20), CAIRN_ENOSPC);
+	CHECK_INT(cairn_backend_stat(&(uint64_t){0}, be, &h), CAIRN_ENOTFOUND);
+	CHECK_INT(temp_files_below(dir), 0);
+	/* a spool on the full filesystem: the caller's write fails, not ours;
+	 * one that fits is stored */
+	CHECK_OK(cairn_backend_spool_open(&fd, be));
+	CHECK_INT(write(fd, big, 100000), 100000);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 100000, NULL));
+	close(fd);
+	CHECK_OK(cairn_backend_stat(&(uint64_t){0}, be, &h));
+	cairn_backend_free(be);
+	CHECK_INT(umount(dir), 0);
+	free(big);
+	rm_rf(dir);
+}
+
 struct worker {
 	cairn_backend *be;
 	int base;
@@ -427,4 +544,4 @@ static void test_concurrent_saves(void)
 
 UNIT_MAIN(test_layout_and_handles, test_open_locations, test_create_layout_and_twice,
 	test_save_load_stat_list_remove, test_missing_and_invalid, test_save_failures_leave_nothing,
-	test_concurrent_saves)
+	test_spool_and_save_fd, test_save_fd_full_disk, test_concurrent_saves)

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <cairn/backend.h>
 #include <cairn/error.h>
@@ -173,6 +174,41 @@ static const cairn_backend_ops fake_ops = {
 	.version = 1, .name = "fake",
 	.create = fake__create, .save = fake__save, .load = fake__load, .stat = fake__stat,
 	.list = fake__list, .remove = fake__remove, .free = fake__free,
+};
+
+/* save_fd and spool_open for the fake: reads [0, len) with pread (from
+ * offset 0 on every attempt, as the real ones do) after the script's step. */
+static atomic_int fake_spools;
+static int fake__spool_open(int *fd_out, cairn_backend *be)
+{
+	(void)be;
+	atomic_fetch_add(&fake_spools, 1);
+	return cairn_backend_spool_generic(fd_out);
+}
+
+static int fake__save_fd(cairn_backend *be, const cairn_handle *h, int fd, uint64_t len,
+	const cairn_id *sha256)
+{
+	unsigned char data[64];
+	cairn_id sum;
+	ssize_t n;
+	int r = fake_step(fake_of(be));
+
+	if (r < 0)
+		return r;
+	if (len > sizeof(data) || (n = pread(fd, data, (size_t)len, 0)) != (ssize_t)len)
+		return cairn_error_set(CAIRN_EIO, "fake cannot read the file");
+	cairn_sha256(&sum, data, (size_t)len);
+	if (sha256 && !cairn_id_equal(&sum, sha256))
+		return cairn_error_set(CAIRN_EINVAL, "fake got a wrong sha256");
+	return fake__save(be, h, data, (size_t)len);
+}
+
+static const cairn_backend_ops fake_fd_ops = {
+	.version = 1, .name = "fake-fd",
+	.create = fake__create, .save = fake__save, .load = fake__load, .stat = fake__stat,
+	.list = fake__list, .remove = fake__remove, .free = fake__free,
+	.spool_open = fake__spool_open, .save_fd = fake__save_fd,
 };
 
 static fake_backend *fake_new(void)
@@ -525,6 +561,70 @@ static void test_concurrent_retries(void)
 	cairn_backend_free(be);
 }
 
+/* save_fd and spool_open go through the wrapper: save_fd with save's
+ * retries (each attempt reads the file again from its start), spool_open
+ * to the inner backend's spool; an inner backend without them gets
+ * backend.c's generic ones. */
+static void test_save_fd_forwarded(void)
+{
+	static const int two_fails[] = { CAIRN_ETRANSIENT, CAIRN_ETRANSIENT };
+	fake_backend *f = fake_new();
+	cairn_backend *be;
+	cairn_buf out = CAIRN_BUF_INIT;
+	cairn_handle h;
+	char name[CAIRN_ID_HEX_SIZE];
+	cairn_id sum;
+	int fd = -1;
+
+	f->base.ops = &fake_fd_ops;
+	be = wrap(f, &fast);
+	name_for(name, 600);
+	cairn_handle_set(&h, CAIRN_FILE_PACK, name);
+	atomic_store(&fake_spools, 0);
+	CHECK_OK(cairn_backend_spool_open(&fd, be));
+	CHECK_INT(atomic_load(&fake_spools), 1);
+	CHECK(fd >= 0);
+	CHECK_INT(write(fd, "spooled pack", 12), 12);
+	cairn_sha256(&sum, "spooled pack", 12);
+
+	/* two transient failures, then the third attempt stores it whole */
+	fake_script(f, two_fails, 2);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 12, &sum));
+	/* each attempt: one step in save_fd; the last one another in save */
+	CHECK_INT(atomic_load(&f->calls), 4);
+	CHECK_OK(cairn_backend_load(&out, be, &h, 0, 0));
+	CHECK(out.len == 12 && memcmp(out.data, "spooled pack", 12) == 0);
+
+	/* a permanent failure passes at once */
+	fake_script(f, &(int){ CAIRN_EAUTH }, 1);
+	CHECK_INT(cairn_backend_save_fd(be, &h, fd, 12, NULL), CAIRN_EAUTH);
+	CHECK_INT(atomic_load(&f->calls), 1);
+	/* bad arguments never reach the inner backend */
+	fake_script(f, NULL, 0);
+	CHECK_INT(cairn_backend_save_fd(be, &h, -1, 12, NULL), CAIRN_EINVAL);
+	CHECK_INT(atomic_load(&f->calls), 0);
+	cairn_backend_free(be);
+
+	/* an inner backend without save_fd: the generic one, retried the same */
+	f = fake_new();
+	be = wrap(f, &fast);
+	fake_script(f, two_fails, 1);
+	name_for(name, 601);
+	cairn_handle_set(&h, CAIRN_FILE_INDEX, name);
+	CHECK_OK(cairn_backend_save_fd(be, &h, fd, 7, NULL));
+	CHECK_INT(atomic_load(&f->calls), 2);
+	CHECK_OK(cairn_backend_load(&out, be, &h, 0, 0));
+	CHECK(out.len == 7 && memcmp(out.data, "spooled", 7) == 0);
+	close(fd);
+	fd = -1;
+	CHECK_OK(cairn_backend_spool_open(&fd, be));
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	cairn_buf_release(&out);
+	cairn_backend_free(be);
+}
+
 static void test_default_policy(void)
 {
 	cairn_retry_policy p;
@@ -544,4 +644,5 @@ static void test_default_policy(void)
 UNIT_MAIN(test_wrapper_is_transparent, test_transient_then_success,
 	test_permanent_errors_pass_at_once, test_gives_up_after_timeout, test_cancel_stops_the_pause,
 	test_remove_whose_answer_was_lost, test_list_delivers_each_name_once,
-	test_list_callback_error_not_retried, test_concurrent_retries, test_default_policy)
+	test_list_callback_error_not_retried, test_concurrent_retries, test_save_fd_forwarded,
+	test_default_policy)
