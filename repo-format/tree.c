@@ -30,6 +30,7 @@
  * cairn_tree_decode(), which returns nodes sorted by name with no
  * duplicates and names that pass cairn_node_name_check().
  */
+#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -715,28 +716,222 @@ const cairn_node *cairn_tree_find(const cairn_tree *t, const char *name)
 
 /* ---- writing -------------------------------------------------------------- */
 
+/* The encoder writes straight into the output buffer: each part of a node
+ * first reserves an upper bound of what it can take, then writes bytes
+ * through a pointer.  No printf: on trees of small files the formatted
+ * numbers and times were most of the encoding time.  The bytes are those
+ * the printf-based encoder wrote (tests/unit/test_tree.c keeps that one as
+ * a reference and compares them on random nodes). */
 
-static int put_key_string(cairn_buf *b, const char *key, const char *value)
+/* Upper bound of a node's keys, numbers and times (everything but the
+ * strings, xattrs and content ids, which reserve their own room). */
+#define NODE_FIXED_MAX 512
+#define TIME_TEXT_MAX 36  /* "9999-12-31T23:59:59.999999999+23:59" */
+#define MAX_TZ_OFFSET (23 * 3600 + 59 * 60)
+
+#define PUT_LIT(d, s) (memcpy((d), (s), sizeof(s) - 1), (d) += sizeof(s) - 1)
+
+static char *put_u64(char *d, uint64_t v)
+{
+	char tmp[20];
+	int n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		*d++ = tmp[--n];
+	return d;
+}
+
+static char *put_2(char *d, unsigned v)
+{
+	d[0] = (char)('0' + v / 10);
+	d[1] = (char)('0' + v % 10);
+	return d + 2;
+}
+
+static int64_t floor_div64(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+
+	if (a % b != 0 && (a < 0) != (b < 0))
+		q--;
+	return q;
+}
+
+/* Days since 1970-01-01 to a proleptic Gregorian date (timestamp.c's
+ * conversion). */
+static void civil_from_days(int64_t z, int64_t *y_out, unsigned *m_out, unsigned *d_out)
+{
+	int64_t era, doe, yoe, doy, mp;
+
+	z += 719468;
+	era = floor_div64(z, 146097);
+	doe = z - era * 146097;
+	yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	mp = (5 * doy + 2) / 153;
+	*d_out = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	*m_out = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	*y_out = yoe + era * 400 + (*m_out <= 2);
+}
+
+/* t as RFC3339Nano at zone offset tz (seconds east), exactly the text of
+ * cairn_time_format(), which handles the rare cases here (a nanosecond
+ * field out of range, an offset beyond +-23:59, a year outside
+ * 0000..9999).  At most TIME_TEXT_MAX bytes. */
+static char *put_time_text(char *d, cairn_time t, int tz)
+{
+	int off = tz / 60 * 60;
+	int64_t days, sod, y;
+	unsigned m, day, ns, aoff;
+
+	if (t.nsec < 0 || t.nsec >= 1000000000 || off > MAX_TZ_OFFSET || off < -MAX_TZ_OFFSET)
+		goto slow;
+	days = floor_div64(t.sec, 86400);
+	sod = t.sec - days * 86400 + off;
+	if (sod < 0) {
+		sod += 86400;
+		days--;
+	} else if (sod >= 86400) {
+		sod -= 86400;
+		days++;
+	}
+	civil_from_days(days, &y, &m, &day);
+	if (y < 0 || y > 9999)
+		goto slow;
+	d = put_2(d, (unsigned)(y / 100));
+	d = put_2(d, (unsigned)(y % 100));
+	*d++ = '-';
+	d = put_2(d, m);
+	*d++ = '-';
+	d = put_2(d, day);
+	*d++ = 'T';
+	d = put_2(d, (unsigned)(sod / 3600));
+	*d++ = ':';
+	d = put_2(d, (unsigned)(sod / 60 % 60));
+	*d++ = ':';
+	d = put_2(d, (unsigned)(sod % 60));
+	if ((ns = (unsigned)t.nsec) != 0) {
+		int digits = 9;
+
+		while (ns % 10 == 0) {
+			ns /= 10;
+			digits--;
+		}
+		*d++ = '.';
+		for (int k = digits - 1; k >= 0; k--, ns /= 10)
+			d[k] = (char)('0' + ns % 10);
+		d += digits;
+	}
+	if (off == 0) {
+		*d++ = 'Z';
+	} else {
+		aoff = (unsigned)(off < 0 ? -off : off);
+		*d++ = off < 0 ? '-' : '+';
+		d = put_2(d, aoff / 3600);
+		*d++ = ':';
+		d = put_2(d, aoff / 60 % 60);
+	}
+	return d;
+slow: {
+		char text[CAIRN_TIME_TEXT_SIZE];
+		size_t n;
+
+		cairn_time_format(text, t, tz);
+		n = strlen(text);
+		memcpy(d, text, n);
+		return d + n;
+	}
+}
+
+/* The local zone's offset at a second, remembered for the seconds seen last
+ * during one encoding (files of a directory mostly share a few seconds;
+ * the C library's answer takes a global lock).  Per call of
+ * cairn_tree_encode, so a change of TZ between calls is seen. */
+#define ZONE_SLOTS 4
+typedef struct zone_cache {
+	int64_t sec[ZONE_SLOTS];
+	int off[ZONE_SLOTS];
+	unsigned n, next;
+} zone_cache;
+
+static int zone_offset(zone_cache *z, int64_t sec)
+{
+	cairn_time t = { sec, 0 };
+	unsigned i;
+
+	for (i = 0; i < z->n; i++)
+		if (z->sec[i] == sec)
+			return z->off[i];
+	i = z->next;
+	z->next = (z->next + 1) % ZONE_SLOTS;
+	if (z->n < ZONE_SLOTS)
+		z->n++;
+	z->sec[i] = sec;
+	/* restic writes node times in the local zone (Go's time.Local). */
+	z->off[i] = cairn_time_local_offset(t);
+	return z->off[i];
+}
+
+static char *put_time(char *d, zone_cache *z, cairn_time t)
+{
+	*d++ = '"';
+	d = put_time_text(d, t, zone_offset(z, t.sec));
+	*d++ = '"';
+	return d;
+}
+
+static char *put_hex_id(char *d, const cairn_id *id)
+{
+	for (int i = 0; i < CAIRN_ID_SIZE; i++) {
+		*d++ = hexdig[id->bytes[i] >> 4];
+		*d++ = hexdig[id->bytes[i] & 15];
+	}
+	return d;
+}
+
+/* Start writing: room for `need` bytes, *d at the end of b. */
+static int wr_begin(cairn_buf *b, size_t need, char **d)
 {
 	int r;
-	if ((r = cairn_buf_printf(b, ",\"%s\":", key)) < 0)
+
+	if ((r = cairn_buf_reserve(b, need)) < 0)
+		return r;
+	*d = (char *)b->data + b->len;
+	return 0;
+}
+
+static void wr_end(cairn_buf *b, char *d)
+{
+	b->len = (size_t)((unsigned char *)d - b->data);
+	assert(b->len < b->cap);
+}
+
+/* 1 when Go's strconv.Quote and then JSON leave every byte of s as it is:
+ * printable ASCII other than '"', '\\' and JSON's HTML escapes. */
+static int plain_ascii(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&')
+			return 0;
+	}
+	return 1;
+}
+
+/* ,"key": and the JSON string value. */
+static int put_key_string(cairn_buf *b, const char *key_lit, size_t key_len, const char *value)
+{
+	int r;
+
+	if ((r = cairn_buf_append(b, key_lit, key_len)) < 0)
 		return r;
 	return cairn_json__put_string(b, value, strlen(value));
 }
-
-static int put_time(cairn_buf *b, const char *key, cairn_time t)
-{
-	char text[CAIRN_TIME_TEXT_SIZE];
-
-	/* restic writes node times in the local zone (Go's time.Local). */
-	cairn_time_format(text, t, cairn_time_local_offset(t));
-	return cairn_buf_printf(b, ",\"%s\":\"%s\"", key, text);
-}
-
-static int put_uint(cairn_buf *b, const char *key, uint64_t v, int always)
-{
-	return (v || always) ? cairn_buf_printf(b, ",\"%s\":%" PRIu64, key, v) : 0;
-}
+#define PUT_KEY_STRING(b, key, value) put_key_string((b), ",\"" key "\":", sizeof(key) + 3, (value))
 
 /* Refuse what a reader (ours or restic's restore) would reject, so every
  * encoded tree decodes.  CAIRN_EINVAL: the caller built a bad node. */
@@ -758,91 +953,151 @@ static int check_node_for_encode(const cairn_node *n)
 	return 0;
 }
 
-/* One node object, keys in restic's Node struct order.  q is scratch. */
-static int put_node(cairn_buf *b, cairn_buf *q, const cairn_node *n)
+/* One node object, keys in restic's Node struct order (Go omitempty: zero
+ * numbers and empty strings left out, except uid and gid).  q is scratch. */
+static int put_node(cairn_buf *b, cairn_buf *q, zone_cache *z, const cairn_node *n)
 {
-	char hex[CAIRN_ID_HEX_SIZE];
+	size_t name_len = strlen(n->name);
+	char *d;
 	int r;
 
-	cairn_buf_clear(q);
-	if ((r = cairn_go_quote(q, n->name, strlen(n->name))) < 0 ||
-	    (r = cairn_buf_puts(b, "{\"name\":")) < 0 ||
-	    (r = cairn_json__put_string(b, (const char *)q->data, q->len)) < 0 ||
-	    (r = cairn_buf_printf(b, ",\"type\":\"%s\"", type_names[n->type])) < 0 ||
-	    (r = put_uint(b, "mode", n->mode, 0)) < 0 ||
-	    (r = put_time(b, "mtime", n->mtime)) < 0 || (r = put_time(b, "atime", n->atime)) < 0 ||
-	    (r = put_time(b, "ctime", n->ctime)) < 0 ||
-	    (r = put_uint(b, "uid", n->uid, 1)) < 0 || (r = put_uint(b, "gid", n->gid, 1)) < 0)
+	/* the name, Go-quoted and then JSON-encoded */
+	if (plain_ascii(n->name, name_len)) {
+		if ((r = wr_begin(b, name_len + 16, &d)) < 0)
+			return r;
+		PUT_LIT(d, "{\"name\":\"");
+		memcpy(d, n->name, name_len);
+		d += name_len;
+		*d++ = '"';
+		wr_end(b, d);
+	} else {
+		cairn_buf_clear(q);
+		if ((r = cairn_go_quote(q, n->name, name_len)) < 0 ||
+		    (r = cairn_buf_append(b, "{\"name\":", 8)) < 0 ||
+		    (r = cairn_json__put_string(b, (const char *)q->data, q->len)) < 0)
+			return r;
+	}
+
+	if ((r = wr_begin(b, NODE_FIXED_MAX, &d)) < 0)
 		return r;
-	if (n->user && *n->user && (r = put_key_string(b, "user", n->user)) < 0)
+	PUT_LIT(d, ",\"type\":\"");
+	memcpy(d, type_names[n->type], strlen(type_names[n->type]));
+	d += strlen(type_names[n->type]);
+	*d++ = '"';
+	if (n->mode) {
+		PUT_LIT(d, ",\"mode\":");
+		d = put_u64(d, n->mode);
+	}
+	PUT_LIT(d, ",\"mtime\":");
+	d = put_time(d, z, n->mtime);
+	PUT_LIT(d, ",\"atime\":");
+	d = put_time(d, z, n->atime);
+	PUT_LIT(d, ",\"ctime\":");
+	d = put_time(d, z, n->ctime);
+	PUT_LIT(d, ",\"uid\":");
+	d = put_u64(d, n->uid);
+	PUT_LIT(d, ",\"gid\":");
+	d = put_u64(d, n->gid);
+	wr_end(b, d);
+
+	if (n->user && *n->user && (r = PUT_KEY_STRING(b, "user", n->user)) < 0)
 		return r;
-	if (n->group && *n->group && (r = put_key_string(b, "group", n->group)) < 0)
+	if (n->group && *n->group && (r = PUT_KEY_STRING(b, "group", n->group)) < 0)
 		return r;
-	if ((r = put_uint(b, "inode", n->inode, 0)) < 0 ||
-	    (r = put_uint(b, "device_id", n->device_id, 0)) < 0 ||
-	    (r = put_uint(b, "size", n->size, 0)) < 0 || (r = put_uint(b, "links", n->links, 0)) < 0)
+
+	if ((r = wr_begin(b, NODE_FIXED_MAX, &d)) < 0)
 		return r;
+	if (n->inode) {
+		PUT_LIT(d, ",\"inode\":");
+		d = put_u64(d, n->inode);
+	}
+	if (n->device_id) {
+		PUT_LIT(d, ",\"device_id\":");
+		d = put_u64(d, n->device_id);
+	}
+	if (n->size) {
+		PUT_LIT(d, ",\"size\":");
+		d = put_u64(d, n->size);
+	}
+	if (n->links) {
+		PUT_LIT(d, ",\"links\":");
+		d = put_u64(d, n->links);
+	}
+	wr_end(b, d);
+
 	/* 0.14 writes the target as a plain string; bytes that are not UTF-8
 	 * become U+FFFD there, exactly as restic 0.14 does. */
-	if (n->linktarget && *n->linktarget && (r = put_key_string(b, "linktarget", n->linktarget)) < 0)
+	if (n->linktarget && *n->linktarget && (r = PUT_KEY_STRING(b, "linktarget", n->linktarget)) < 0)
 		return r;
 	if (n->n_xattrs > 0) {
-		if ((r = cairn_buf_puts(b, ",\"extended_attributes\":[")) < 0)
+		if ((r = cairn_buf_append(b, ",\"extended_attributes\":[", 24)) < 0)
 			return r;
 		for (size_t i = 0; i < n->n_xattrs; i++) {
 			const cairn_xattr *x = &n->xattrs[i];
-			if ((r = cairn_buf_puts(b, i ? ",{\"name\":" : "{\"name\":")) < 0 ||
+			if ((r = cairn_buf_append(b, ",{\"name\":" + !i, 9 - !i)) < 0 ||
 			    (r = cairn_json__put_string(b, x->name, strlen(x->name))) < 0 ||
-			    (r = cairn_buf_puts(b, ",\"value\":\"")) < 0 ||
+			    (r = cairn_buf_append(b, ",\"value\":\"", 10)) < 0 ||
 			    (r = cairn_base64_encode(b, x->value, x->value_len)) < 0 ||
-			    (r = cairn_buf_puts(b, "\"}")) < 0)
+			    (r = cairn_buf_append(b, "\"}", 2)) < 0)
 				return r;
 		}
-		if ((r = cairn_buf_puts(b, "]")) < 0)
+		if ((r = cairn_buf_append(b, "]", 1)) < 0)
 			return r;
 	}
-	if ((r = put_uint(b, "device", n->device, 0)) < 0)
+
+	/* device, content (never omitted: null for anything but a file, []
+	 * for an empty file), subtree */
+	if (n->n_content > (CAIRN_BUF_MAX - NODE_FIXED_MAX) / (CAIRN_ID_SIZE * 2 + 3))
+		return cairn_error_set(CAIRN_ENOMEM, "content list of %zu ids is too long",
+			n->n_content);
+	if ((r = wr_begin(b, NODE_FIXED_MAX + n->n_content * (CAIRN_ID_SIZE * 2 + 3), &d)) < 0)
 		return r;
-	/* content is never omitted: null for anything but a file, [] for an
-	 * empty file. */
+	if (n->device) {
+		PUT_LIT(d, ",\"device\":");
+		d = put_u64(d, n->device);
+	}
 	if (n->type != CAIRN_NODE_FILE) {
-		r = cairn_buf_puts(b, ",\"content\":null");
+		PUT_LIT(d, ",\"content\":null");
 	} else {
-		r = cairn_buf_puts(b, ",\"content\":[");
-		for (size_t i = 0; r == 0 && i < n->n_content; i++) {
-			cairn_id_to_hex(hex, &n->content[i]);
-			r = cairn_buf_printf(b, i ? ",\"%s\"" : "\"%s\"", hex);
+		PUT_LIT(d, ",\"content\":[");
+		for (size_t i = 0; i < n->n_content; i++) {
+			if (i)
+				*d++ = ',';
+			*d++ = '"';
+			d = put_hex_id(d, &n->content[i]);
+			*d++ = '"';
 		}
-		if (r == 0)
-			r = cairn_buf_puts(b, "]");
+		*d++ = ']';
 	}
-	if (r < 0)
-		return r;
 	if (n->type == CAIRN_NODE_DIR) {
-		cairn_id_to_hex(hex, &n->subtree);
-		if ((r = cairn_buf_printf(b, ",\"subtree\":\"%s\"", hex)) < 0)
-			return r;
+		PUT_LIT(d, ",\"subtree\":\"");
+		d = put_hex_id(d, &n->subtree);
+		*d++ = '"';
 	}
-	if (n->error && *n->error && (r = put_key_string(b, "error", n->error)) < 0)
+	wr_end(b, d);
+	if (n->error && *n->error && (r = PUT_KEY_STRING(b, "error", n->error)) < 0)
 		return r;
-	return cairn_buf_puts(b, "}");
+	return cairn_buf_append(b, "}", 1);
 }
 
 int cairn_tree_encode(cairn_buf *out, cairn_tree *t)
 {
 	cairn_buf q = CAIRN_BUF_INIT;
+	zone_cache z;
 	int r;
 
+	z.n = z.next = 0;
 	cairn_buf_clear(out);
 	for (size_t i = 0; i < t->n; i++)
 		if ((r = check_node_for_encode(&t->nodes[i])) < 0)
 			goto out;
-	if ((r = cairn_tree_sort(t)) < 0 || (r = cairn_buf_puts(out, "{\"nodes\":[")) < 0)
+	if ((r = cairn_tree_sort(t)) < 0 || (r = cairn_buf_append(out, "{\"nodes\":[", 10)) < 0)
 		goto out;
 	for (size_t i = 0; i < t->n; i++)
-		if ((i && (r = cairn_buf_puts(out, ",")) < 0) || (r = put_node(out, &q, &t->nodes[i])) < 0)
+		if ((i && (r = cairn_buf_append(out, ",", 1)) < 0) ||
+		    (r = put_node(out, &q, &z, &t->nodes[i])) < 0)
 			goto out;
-	r = cairn_buf_puts(out, "]}\n");
+	r = cairn_buf_append(out, "]}\n", 3);
 out:
 	if (r < 0)
 		cairn_buf_clear(out);
@@ -1090,10 +1345,36 @@ static int read_time_field(struct reader *j, cairn_time *dst, const char *field)
 	return 0;
 }
 
+/* Hex digit values (both cases, as cairn_id_from_hex accepts); hex_value_ok
+ * tells which bytes are digits. */
+static const signed char hex_value[256] = {
+	['0'] = 0, ['1'] = 1, ['2'] = 2, ['3'] = 3, ['4'] = 4, ['5'] = 5, ['6'] = 6, ['7'] = 7,
+	['8'] = 8, ['9'] = 9, ['a'] = 10, ['b'] = 11, ['c'] = 12, ['d'] = 13, ['e'] = 14,
+	['f'] = 15, ['A'] = 10, ['B'] = 11, ['C'] = 12, ['D'] = 13, ['E'] = 14, ['F'] = 15,
+};
+static int hex_value_ok(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
 static int read_id(struct reader *j, cairn_id *dst, const char *field)
 {
+	const unsigned char *p;
 	int r;
 
+	/* the usual form, "<64 hex digits>", straight from the input */
+	if (peek(j) == '"' && j->end - j->p >= 2 * CAIRN_ID_SIZE + 2 &&
+	    j->p[2 * CAIRN_ID_SIZE + 1] == '"') {
+		p = j->p + 1;
+		for (int i = 0; i < CAIRN_ID_SIZE; i++) {
+			if (!hex_value_ok(p[2 * i]) || !hex_value_ok(p[2 * i + 1]))
+				goto slow;
+			dst->bytes[i] = (unsigned char)(hex_value[p[2 * i]] << 4 | hex_value[p[2 * i + 1]]);
+		}
+		j->p += 2 * CAIRN_ID_SIZE + 2;
+		return 0;
+	}
+slow:
 	if ((r = read_string(j, &j->str)) < 0)
 		return r;
 	if (cairn_id_from_hex_n(dst, (const char *)j->str.data, j->str.len) < 0)
@@ -1320,47 +1601,65 @@ struct node_text {
 	int have_raw_target;
 };
 
+/* The keys of restic's Node, told apart by length and bytes (a key with a
+ * NUL from \u0000 is unknown). */
+enum node_key {
+	K_UNKNOWN, K_NAME, K_TYPE, K_MODE, K_MTIME, K_ATIME, K_CTIME, K_UID, K_GID, K_USER,
+	K_GROUP, K_INODE, K_DEVICE_ID, K_SIZE, K_LINKS, K_LINKTARGET, K_LINKTARGET_RAW,
+	K_XATTRS, K_DEVICE, K_CONTENT, K_SUBTREE, K_ERROR
+};
+
+static enum node_key node_key(const cairn_buf *k)
+{
+	static const struct { const char *name; enum node_key key; } keys[] = {
+		{ "name", K_NAME }, { "type", K_TYPE }, { "mode", K_MODE }, { "mtime", K_MTIME },
+		{ "atime", K_ATIME }, { "ctime", K_CTIME }, { "uid", K_UID }, { "gid", K_GID },
+		{ "user", K_USER }, { "group", K_GROUP }, { "inode", K_INODE },
+		{ "device_id", K_DEVICE_ID }, { "size", K_SIZE }, { "links", K_LINKS },
+		{ "linktarget", K_LINKTARGET }, { "linktarget_raw", K_LINKTARGET_RAW },
+		{ "extended_attributes", K_XATTRS }, { "device", K_DEVICE }, { "content", K_CONTENT },
+		{ "subtree", K_SUBTREE }, { "error", K_ERROR },
+	};
+
+	/* in the order restic writes them, so the usual key is found first */
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (k->data[0] == (unsigned char)keys[i].name[0] && strlen(keys[i].name) == k->len &&
+		    memcmp(k->data, keys[i].name, k->len) == 0)
+			return keys[i].key;
+	return K_UNKNOWN;
+}
+
 static int read_node_fields(struct reader *j, cairn_node *n, struct node_text *nt)
 {
 	int first = 1, r;
 
 	while ((r = next_member(j, &first)) > 0) {
-		if (key_is(j, "name")) {
+		switch (j->key.len ? node_key(&j->key) : K_UNKNOWN) {
+		case K_NAME:
 			if (!take_null(j) && (r = read_string(j, &nt->qname)) < 0)
 				return r;
-		} else if (key_is(j, "type")) {
+			break;
+		case K_TYPE:
 			if (!take_null(j)) {
 				if ((r = read_cstring(j, &nt->type, "type")) < 0)
 					return r;
 				nt->have_type = 1;
 			}
-		} else if (key_is(j, "mode")) {
-			r = read_u32_field(j, &n->mode, "mode");
-		} else if (key_is(j, "mtime")) {
-			r = read_time_field(j, &n->mtime, "mtime");
-		} else if (key_is(j, "atime")) {
-			r = read_time_field(j, &n->atime, "atime");
-		} else if (key_is(j, "ctime")) {
-			r = read_time_field(j, &n->ctime, "ctime");
-		} else if (key_is(j, "uid")) {
-			r = read_u32_field(j, &n->uid, "uid");
-		} else if (key_is(j, "gid")) {
-			r = read_u32_field(j, &n->gid, "gid");
-		} else if (key_is(j, "user")) {
-			r = read_str_field(j, &n->user, "user");
-		} else if (key_is(j, "group")) {
-			r = read_str_field(j, &n->group, "group");
-		} else if (key_is(j, "inode")) {
-			r = read_u64_field(j, &n->inode, "inode");
-		} else if (key_is(j, "device_id")) {
-			r = read_u64_field(j, &n->device_id, "device_id");
-		} else if (key_is(j, "size")) {
-			r = read_u64_field(j, &n->size, "size");
-		} else if (key_is(j, "links")) {
-			r = read_u64_field(j, &n->links, "links");
-		} else if (key_is(j, "linktarget")) {
-			r = read_str_field(j, &n->linktarget, "linktarget");
-		} else if (key_is(j, "linktarget_raw")) {
+			break;
+		case K_MODE: r = read_u32_field(j, &n->mode, "mode"); break;
+		case K_MTIME: r = read_time_field(j, &n->mtime, "mtime"); break;
+		case K_ATIME: r = read_time_field(j, &n->atime, "atime"); break;
+		case K_CTIME: r = read_time_field(j, &n->ctime, "ctime"); break;
+		case K_UID: r = read_u32_field(j, &n->uid, "uid"); break;
+		case K_GID: r = read_u32_field(j, &n->gid, "gid"); break;
+		case K_USER: r = read_str_field(j, &n->user, "user"); break;
+		case K_GROUP: r = read_str_field(j, &n->group, "group"); break;
+		case K_INODE: r = read_u64_field(j, &n->inode, "inode"); break;
+		case K_DEVICE_ID: r = read_u64_field(j, &n->device_id, "device_id"); break;
+		case K_SIZE: r = read_u64_field(j, &n->size, "size"); break;
+		case K_LINKS: r = read_u64_field(j, &n->links, "links"); break;
+		case K_LINKTARGET: r = read_str_field(j, &n->linktarget, "linktarget"); break;
+		case K_LINKTARGET_RAW:
 			/* restic 0.17+: the exact target bytes when they are not
 			 * UTF-8; it takes precedence over linktarget. */
 			nt->have_raw_target = 0;
@@ -1373,23 +1672,20 @@ static int read_node_fields(struct reader *j, cairn_node *n, struct node_text *n
 						(size_t)(j->p - j->start));
 				nt->have_raw_target = 1;
 			}
-		} else if (key_is(j, "extended_attributes")) {
-			r = read_xattrs(j, n);
-		} else if (key_is(j, "device")) {
-			r = read_u64_field(j, &n->device, "device");
-		} else if (key_is(j, "content")) {
-			r = read_content(j, n, &nt->have_content);
-		} else if (key_is(j, "subtree")) {
+			break;
+		case K_XATTRS: r = read_xattrs(j, n); break;
+		case K_DEVICE: r = read_u64_field(j, &n->device, "device"); break;
+		case K_CONTENT: r = read_content(j, n, &nt->have_content); break;
+		case K_SUBTREE:
 			n->has_subtree = 0;
 			if (!take_null(j)) {
 				if ((r = read_id(j, &n->subtree, "subtree")) < 0)
 					return r;
 				n->has_subtree = 1;
 			}
-		} else if (key_is(j, "error")) {
-			r = read_str_field(j, &n->error, "error");
-		} else {
-			r = skip_value(j, 0);
+			break;
+		case K_ERROR: r = read_str_field(j, &n->error, "error"); break;
+		default: r = skip_value(j, 0); break;
 		}
 		if (r < 0)
 			return r;

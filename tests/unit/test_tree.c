@@ -18,9 +18,11 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include <cairn/crypto.h>
 #include <cairn/id.h>
 #include <cairn/tree.h>
 #include "unit.h"
+#include "../../repo-format/util/gojson.h"
 
 #define TZ_BERLIN "CET-1CEST,M3.5.0,M10.5.0/3"
 
@@ -890,8 +892,328 @@ static void test_decode_rejects(void)
 	cairn_buf_release(&deep);
 }
 
+/* ---- the encoder against a printf reference ---------------------------------- */
+
+/* The encoder as it was written with printf (cairn_buf_printf and
+ * cairn_time_format), kept as the reference for the hand-written one: the
+ * bytes must be the same, since the tree id is their hash. */
+static void ref_key_string(cairn_buf *b, const char *key, const char *value)
+{
+	CHECK_OK(cairn_buf_printf(b, ",\"%s\":", key));
+	CHECK_OK(cairn_json__put_string(b, value, strlen(value)));
+}
+
+static void ref_time(cairn_buf *b, const char *key, cairn_time t)
+{
+	char text[CAIRN_TIME_TEXT_SIZE];
+
+	cairn_time_format(text, t, cairn_time_local_offset(t));
+	CHECK_OK(cairn_buf_printf(b, ",\"%s\":\"%s\"", key, text));
+}
+
+static void ref_uint(cairn_buf *b, const char *key, uint64_t v, int always)
+{
+	if (v || always)
+		CHECK_OK(cairn_buf_printf(b, ",\"%s\":%" PRIu64, key, v));
+}
+
+static void ref_node(cairn_buf *b, const cairn_node *n)
+{
+	static const char *const types[] = { "file", "dir", "symlink", "dev", "chardev", "fifo", "socket" };
+	cairn_buf q = CAIRN_BUF_INIT;
+	char hex[CAIRN_ID_HEX_SIZE];
+
+	CHECK_OK(cairn_go_quote(&q, n->name, strlen(n->name)));
+	CHECK_OK(cairn_buf_puts(b, "{\"name\":"));
+	CHECK_OK(cairn_json__put_string(b, (const char *)q.data, q.len));
+	cairn_buf_release(&q);
+	CHECK_OK(cairn_buf_printf(b, ",\"type\":\"%s\"", types[n->type]));
+	ref_uint(b, "mode", n->mode, 0);
+	ref_time(b, "mtime", n->mtime);
+	ref_time(b, "atime", n->atime);
+	ref_time(b, "ctime", n->ctime);
+	ref_uint(b, "uid", n->uid, 1);
+	ref_uint(b, "gid", n->gid, 1);
+	if (n->user && *n->user)
+		ref_key_string(b, "user", n->user);
+	if (n->group && *n->group)
+		ref_key_string(b, "group", n->group);
+	ref_uint(b, "inode", n->inode, 0);
+	ref_uint(b, "device_id", n->device_id, 0);
+	ref_uint(b, "size", n->size, 0);
+	ref_uint(b, "links", n->links, 0);
+	if (n->linktarget && *n->linktarget)
+		ref_key_string(b, "linktarget", n->linktarget);
+	if (n->n_xattrs > 0) {
+		CHECK_OK(cairn_buf_puts(b, ",\"extended_attributes\":["));
+		for (size_t i = 0; i < n->n_xattrs; i++) {
+			const cairn_xattr *x = &n->xattrs[i];
+			CHECK_OK(cairn_buf_puts(b, i ? ",{\"name\":" : "{\"name\":"));
+			CHECK_OK(cairn_json__put_string(b, x->name, strlen(x->name)));
+			CHECK_OK(cairn_buf_puts(b, ",\"value\":\""));
+			CHECK_OK(cairn_base64_encode(b, x->value, x->value_len));
+			CHECK_OK(cairn_buf_puts(b, "\"}"));
+		}
+		CHECK_OK(cairn_buf_puts(b, "]"));
+	}
+	ref_uint(b, "device", n->device, 0);
+	if (n->type != CAIRN_NODE_FILE) {
+		CHECK_OK(cairn_buf_puts(b, ",\"content\":null"));
+	} else {
+		CHECK_OK(cairn_buf_puts(b, ",\"content\":["));
+		for (size_t i = 0; i < n->n_content; i++) {
+			cairn_id_to_hex(hex, &n->content[i]);
+			CHECK_OK(cairn_buf_printf(b, i ? ",\"%s\"" : "\"%s\"", hex));
+		}
+		CHECK_OK(cairn_buf_puts(b, "]"));
+	}
+	if (n->type == CAIRN_NODE_DIR) {
+		cairn_id_to_hex(hex, &n->subtree);
+		CHECK_OK(cairn_buf_printf(b, ",\"subtree\":\"%s\"", hex));
+	}
+	if (n->error && *n->error)
+		ref_key_string(b, "error", n->error);
+	CHECK_OK(cairn_buf_puts(b, "}"));
+}
+
+/* xorshift64*: deterministic, so a failure reproduces */
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static uint64_t rnd(void)
+{
+	rng_state ^= rng_state >> 12;
+	rng_state ^= rng_state << 25;
+	rng_state ^= rng_state >> 27;
+	return rng_state * 2685821657736338717ull;
+}
+
+/* A string of 1..12 pieces: plain ASCII, bytes the escapes care about,
+ * valid multi-byte runes (printable or not) and invalid UTF-8. */
+static char *rnd_string(int allow_slash)
+{
+	static const char *const pieces[] = {
+		"a", "Zz09", ".", " ", "-_~", "\"", "\\", "<", ">", "&", "\n", "\t", "\r", "\x01", "\x1f",
+		"\x7f", "\xc2\xa0", "\xc2\xad", "\xc2\x85", "\xc3\xa9", "\xe2\x80\xa8", "\xe2\x80\xa9",
+		"\xe2\x80\x8b", "\xe3\x80\x80", "\xef\xbb\xbf", "\xef\xbf\xbd", "\xee\x80\x80",
+		"\xf0\x9f\x98\x80", "\xf3\xa0\x80\x81", "\xcd\xb8", "\x80", "\xff", "\xc0\xaf",
+		"\xed\xa0\x80", "\xe2\x82", "\xf4\x90\x80\x80", "\xe4\xb8\xad\xe6\x96\x87", "/",
+	};
+	char buf[256];
+	size_t len = 0, k = 1 + rnd() % 12;
+
+	for (size_t i = 0; i < k; i++) {
+		const char *p = pieces[rnd() % (sizeof(pieces) / sizeof(pieces[0]))];
+		if (!allow_slash && strcmp(p, "/") == 0)
+			p = "x";
+		memcpy(buf + len, p, strlen(p));
+		len += strlen(p);
+	}
+	buf[len] = '\0';
+	if (strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0)
+		buf[0] = 'y';
+	return strdup(buf);
+}
+
+static cairn_time rnd_time(void)
+{
+	static const int32_t nsecs[] = { 0, 1, 10, 500000000, 123456789, 999999999, 100, 120000000 };
+	static const int64_t secs[] = { 0, -1, 1, 86399, 86400, -86400, 951782400, 951868799,
+		1577833199, 1577833200, 1711846800, 1711850400, 1729987200, 1729990800, 4102444800,
+		253402300799, 253402300800, -62135596800, -62135596801, -62167219200, -62167219201,
+		INT64_MAX / 2, -(INT64_MAX / 2), 1657264211 };
+	cairn_time t;
+
+	switch (rnd() % 4) {
+	case 0:
+		t.sec = secs[rnd() % (sizeof(secs) / sizeof(secs[0]))] + (int64_t)(rnd() % 3) - 1;
+		break;
+	case 1: /* any year 0..9999 */
+		t.sec = (int64_t)(rnd() % 315537897600ull) - 62167219200ll;
+		break;
+	default: /* the last decades, like files on a disk */
+		t.sec = (int64_t)(rnd() % 2000000000ull);
+		break;
+	}
+	t.nsec = rnd() % 2 ? (int32_t)(rnd() % 1000000000) : nsecs[rnd() % (sizeof(nsecs) / sizeof(nsecs[0]))];
+	if (rnd() % 64 == 0) /* out of range: written as cairn_time_format carries it */
+		t.nsec = rnd() % 2 ? -1 : 1000000000 + (int32_t)(rnd() % 5);
+	return t;
+}
+
+static uint64_t rnd_u64(void)
+{
+	switch (rnd() % 4) {
+	case 0: return 0;
+	case 1: return rnd() % 10;
+	case 2: return rnd() % 100000;
+	default: return rnd() >> (rnd() % 64);
+	}
+}
+
+static void rnd_node(cairn_node *n, unsigned k)
+{
+	char name[16];
+
+	memset(n, 0, sizeof(*n));
+	n->name = rnd_string(0);
+	/* distinct names: a counter in front */
+	snprintf(name, sizeof(name), "%05u", k);
+	{
+		char *full = malloc(strlen(name) + strlen(n->name) + 1);
+		strcpy(full, name);
+		strcat(full, n->name);
+		free(n->name);
+		n->name = full;
+	}
+	n->type = (cairn_node_type)(rnd() % 7);
+	n->mode = rnd() % 3 ? cairn_mode_from_posix((mode_t)(rnd() & 0177777)) : (uint32_t)rnd_u64();
+	n->mtime = rnd_time();
+	n->atime = rnd() % 2 ? n->mtime : rnd_time();
+	n->ctime = rnd_time();
+	n->uid = (uint32_t)rnd_u64();
+	n->gid = (uint32_t)rnd_u64();
+	if (rnd() % 4)
+		n->user = rnd() % 4 ? strdup("root") : rnd_string(1);
+	if (rnd() % 4)
+		n->group = rnd() % 8 ? strdup("") : rnd_string(1);
+	n->inode = rnd_u64();
+	n->device_id = rnd_u64();
+	n->size = rnd_u64();
+	n->links = rnd_u64();
+	if (rnd() % 4 == 0)
+		n->linktarget = rnd_string(1);
+	for (unsigned i = rnd() % 6 == 0 ? rnd() % 4 : 0; i > 0; i--) {
+		unsigned char v[40];
+		size_t vl = rnd() % sizeof(v);
+		char *xn = rnd_string(1);
+		for (size_t j = 0; j < vl; j++)
+			v[j] = (unsigned char)rnd();
+		CHECK_OK(cairn_node_add_xattr(n, xn, v, vl));
+		free(xn);
+	}
+	n->device = rnd() % 4 ? 0 : rnd_u64();
+	for (unsigned i = rnd() % 4 ? rnd() % 5 : 0; i > 0; i--) {
+		cairn_id id;
+		for (size_t j = 0; j < sizeof(id.bytes); j++)
+			id.bytes[j] = (unsigned char)rnd();
+		CHECK_OK(cairn_node_add_content(n, &id));
+	}
+	if (n->type == CAIRN_NODE_DIR || rnd() % 8 == 0) {
+		n->has_subtree = 1;
+		for (size_t j = 0; j < sizeof(n->subtree.bytes); j++)
+			n->subtree.bytes[j] = (unsigned char)rnd();
+	}
+	if (rnd() % 16 == 0)
+		n->error = rnd_string(1);
+}
+
+static void test_encode_matches_printf_reference(void)
+{
+	/* zones with DST, a negative half-hour one, one whose offset has
+	 * seconds (dropped: RFC 3339 has none), a far one, and UTC */
+	static const char *const zones[] = { TZ_BERLIN, "UTC0", "NST3:30NDT,M3.2.0,M11.1.0",
+		"LMT-0:53:28", "<+1345>-13:45<+1445>,M9.5.0/2:45,M4.1.0/3:45", "EST5EDT,M3.2.0,M11.1.0" };
+	const char *saved = getenv("TZ");
+	char *saved_tz = saved ? strdup(saved) : NULL;
+
+	for (size_t zi = 0; zi < sizeof(zones) / sizeof(zones[0]); zi++) {
+		set_tz(zones[zi]);
+		for (unsigned round = 0; round < 40; round++) {
+			cairn_tree t = CAIRN_TREE_INIT;
+			cairn_buf got = CAIRN_BUF_INIT, want = CAIRN_BUF_INIT;
+			unsigned count = (unsigned)(rnd() % 40);
+
+			for (unsigned k = 0; k < count; k++) {
+				cairn_node n;
+				rnd_node(&n, k);
+				CHECK_OK(cairn_tree_add(&t, &n));
+			}
+			CHECK_OK(cairn_tree_encode(&got, &t));
+			/* the nodes are sorted now (names start with distinct counters) */
+			CHECK_OK(cairn_buf_puts(&want, "{\"nodes\":["));
+			for (size_t k = 0; k < t.n; k++) {
+				if (k)
+					CHECK_OK(cairn_buf_puts(&want, ","));
+				ref_node(&want, &t.nodes[k]);
+			}
+			CHECK_OK(cairn_buf_puts(&want, "]}\n"));
+			CHECK_INT(got.len, want.len);
+			if (got.len == want.len)
+				CHECK_MEM(got.data, want.data, got.len);
+			if (got.len != want.len || memcmp(got.data, want.data, got.len)) {
+				fprintf(stderr, "zone %s round %u:\n got  %.*s\n want %.*s\n", zones[zi], round,
+					(int)got.len, (const char *)got.data, (int)want.len, (const char *)want.data);
+				zi = sizeof(zones) / sizeof(zones[0]) - 1;
+				round = 1000;
+			}
+			cairn_buf_release(&got);
+			cairn_buf_release(&want);
+			cairn_tree_release(&t);
+		}
+	}
+	if (saved_tz)
+		set_tz(saved_tz);
+	else {
+		unsetenv("TZ");
+		tzset();
+	}
+	free(saved_tz);
+}
+
+/* Times at the edges of the formatter: fractions, year clamping, zone
+ * offsets with seconds, the day boundary in a zone. */
+static void test_encode_times(void)
+{
+	static const struct { const char *tz; int64_t sec; int32_t nsec; const char *text; } cases[] = {
+		{ "UTC0", 0, 0, "1970-01-01T00:00:00Z" },
+		{ "UTC0", 0, 1, "1970-01-01T00:00:00.000000001Z" },
+		{ "UTC0", 0, 100000000, "1970-01-01T00:00:00.1Z" },
+		{ "UTC0", -1, 999999999, "1969-12-31T23:59:59.999999999Z" },
+		{ "UTC0", 253402300799, 0, "9999-12-31T23:59:59Z" },
+		{ "UTC0", 253402300800, 0, "9999-01-01T00:00:00Z" },     /* year 10000 -> 9999 */
+		{ "UTC0", -62167219201, 0, "0000-12-31T23:59:59Z" },    /* year -1 -> 0000 */
+		{ "UTC0", -62135596800, 0, "0001-01-01T00:00:00Z" },    /* Go's zero time */
+		{ "UTC0", 951782400, 0, "2000-02-29T00:00:00Z" },
+		{ "UTC0", 5, 1000000000, "1970-01-01T00:00:06Z" },      /* nsec carried */
+		{ "UTC0", 5, -1, "1970-01-01T00:00:04.999999999Z" },
+		{ TZ_BERLIN, 1577836799, 0, "2020-01-01T00:59:59+01:00" },
+		{ TZ_BERLIN, 1593561600, 5, "2020-07-01T02:00:00.000000005+02:00" },
+		{ "NST3:30", 0, 0, "1969-12-31T20:30:00-03:30" },
+		{ "LMT-0:53:28", 0, 0, "1970-01-01T00:53:00+00:53" },
+		{ "<+1345>-13:45", 86399, 0, "1970-01-02T13:44:59+13:45" },
+	};
+	const char *saved = getenv("TZ");
+	char *saved_tz = saved ? strdup(saved) : NULL;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cairn_tree t = CAIRN_TREE_INIT;
+		cairn_buf out = CAIRN_BUF_INIT;
+		cairn_node n = CAIRN_NODE_INIT;
+		char want[256];
+
+		set_tz(cases[i].tz);
+		n.name = strdup("f");
+		n.type = CAIRN_NODE_FIFO;
+		n.mtime = n.atime = n.ctime = (cairn_time){ cases[i].sec, cases[i].nsec };
+		CHECK_OK(cairn_tree_add(&t, &n));
+		CHECK_OK(cairn_tree_encode(&out, &t));
+		snprintf(want, sizeof(want), "{\"nodes\":[{\"name\":\"f\",\"type\":\"fifo\",\"mtime\":\"%s\","
+			"\"atime\":\"%s\",\"ctime\":\"%s\",\"uid\":0,\"gid\":0,\"content\":null}]}\n",
+			cases[i].text, cases[i].text, cases[i].text);
+		CHECK_STR(cairn_buf_cstr(&out), want);
+		cairn_buf_release(&out);
+		cairn_tree_release(&t);
+	}
+	if (saved_tz)
+		set_tz(saved_tz);
+	else {
+		unsetenv("TZ");
+		tzset();
+	}
+	free(saved_tz);
+}
+
 UNIT_MAIN(test_node_types, test_modes, test_go_quote_table, test_go_unquote,
 	test_go_quote_round_trip_all_runes, test_name_check, test_node_copy_and_lists,
 	test_tree_sort_find_duplicates, test_encode_empty_and_exact, test_encode_sorts,
 	test_oracle_decode_fields, test_oracle_reencode_byte_exact, test_decode_accepts,
-	test_decode_rejects)
+	test_decode_rejects, test_encode_matches_printf_reference, test_encode_times)
