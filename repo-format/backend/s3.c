@@ -17,20 +17,28 @@
  * or not at all); from -o s3.multipart-threshold (64 MiB) on, a multipart
  * upload of s3.part-size parts (16 MiB), aborted on failure (a server that
  * cannot abort, like s3rver, is logged and ignored: its parts stay until
- * the bucket's lifecycle rules remove them).  load is a GetObject with a
+ * the bucket's lifecycle rules remove them).  save_fd does the same with
+ * the body streamed from the file (http.c reads it with pread as curl
+ * sends it; a multipart part is read once to hash it and once to send it),
+ * signed with the caller's SHA-256 or one computed from the file in 1 MiB
+ * chunks, so memory does not grow with the object.  load is a GetObject with a
  * Range; stat a HeadObject; list a ListObjectsV2 walk that follows
  * continuation tokens; remove a HeadObject (S3 answers 204 to deleting a
  * missing object, the backend contract wants CAIRN_ENOTFOUND) then a
  * DeleteObject; create makes the bucket when it is missing (as restic init
  * does) and refuses an existing config.
  *
- * Errors: 404 is CAIRN_ENOTFOUND; 401/403 and S3's SignatureDoesNotMatch,
+ * Errors: 404 is CAIRN_ENOTFOUND, worded "cannot read pack 'data/..' in
+ * '<location>': it does not exist (HTTP 404 NoSuchKey...)" -- a HEAD's 404
+ * has no body, so NoSuchKey is named for it; 401/403 and S3's SignatureDoesNotMatch,
  * InvalidAccessKeyId, AccessDenied, ... are CAIRN_EAUTH with a message
  * naming the operation, the object and the server's error code; 5xx, 429,
  * SlowDown, RequestTimeout and lost connections are CAIRN_ETRANSIENT (the
  * retry wrapper repeats those); everything else is permanent.  A HEAD
  * answer has no body, so a refused HEAD is repeated once as a 1-byte GET to
- * learn the error code for the message.  Credentials never appear in
+ * learn the error code for the message.  Every message names the operation,
+ * the object, the HTTP status and the server's code (or the status's reason
+ * phrase when the answer has none).  Credentials never appear in
  * messages or logs; the location string carries no user information.
  *
  * Threads: all state is fixed at open (endpoint, credentials, options) and
@@ -671,6 +679,32 @@ static void sanitize(char *dst, size_t size, const char *src)
 		dst[n < size ? n : size - 1] = '\0';
 }
 
+/* The reason phrase of the statuses S3 and proxies answer with. */
+static const char *reason(long status)
+{
+	switch (status) {
+	case 301: return "Moved Permanently";
+	case 307: return "Temporary Redirect";
+	case 400: return "Bad Request";
+	case 401: return "Unauthorized";
+	case 403: return "Forbidden";
+	case 404: return "Not Found";
+	case 405: return "Method Not Allowed";
+	case 408: return "Request Timeout";
+	case 409: return "Conflict";
+	case 411: return "Length Required";
+	case 412: return "Precondition Failed";
+	case 416: return "Range Not Satisfiable";
+	case 429: return "Too Many Requests";
+	case 500: return "Internal Server Error";
+	case 501: return "Not Implemented";
+	case 502: return "Bad Gateway";
+	case 503: return "Service Unavailable";
+	case 504: return "Gateway Timeout";
+	}
+	return "unexpected status";
+}
+
 static int code_in(const char *code, const char *const *list)
 {
 	for (; *list; list++)
@@ -712,14 +746,17 @@ static int s3_status_error(const s3_backend *s3, const s3_call *c, const cairn_h
 	if (code[0])
 		snprintf(detail, sizeof(detail), "%s%s%s", code, message[0] ? ": " : "", message);
 	else
-		snprintf(detail, sizeof(detail), "%s", status == 404 ? "not found" : "no error details");
+		snprintf(detail, sizeof(detail), "%s, no error code in the answer", reason(status));
 
+	/* A missing object or bucket.  A HEAD's 404 (and a proxy's) carries no
+	 * code: the key is what is missing then (S3's NoSuchKey), unless the
+	 * request was for the bucket itself. */
 	if (status == 404 || strcmp(code, "NoSuchKey") == 0 || strcmp(code, "NoSuchBucket") == 0) {
-		if (strcmp(code, "NoSuchBucket") == 0)
-			return cairn_error_set(CAIRN_ENOTFOUND, "bucket '%s' does not exist (%s)", s3->bucket,
-				what);
-		return cairn_error_set(CAIRN_ENOTFOUND, "%s does not exist in '%s'", c->object,
-			s3->base.location);
+		if (strcmp(code, "NoSuchBucket") == 0 || (!code[0] && !c->key))
+			return cairn_error_set(CAIRN_ENOTFOUND, "cannot %s: bucket '%s' does not exist "
+				"(HTTP %ld %s)", what, s3->bucket, status, code[0] ? detail : "NoSuchBucket");
+		return cairn_error_set(CAIRN_ENOTFOUND, "cannot %s: it does not exist (HTTP %ld %s)",
+			what, status, code[0] ? detail : "NoSuchKey");
 	}
 	if (!cairn_http_response_header(resp, "x-amz-bucket-region", region, sizeof(region))
 		|| !valid_region(region))

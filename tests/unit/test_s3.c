@@ -779,6 +779,60 @@ static void test_server_virtual_hosted(void)
 	cairn_backend_free(be);
 }
 
+/* A missing object or bucket: CAIRN_ENOTFOUND whose message names the
+ * operation, the object, the status and S3's code -- also for a HEAD, whose
+ * 404 has no body to carry the code. */
+static void test_server_missing(void)
+{
+	cairn_backend *be = NULL;
+	cairn_buf out = CAIRN_BUF_INIT;
+	cairn_handle h;
+	char name[CAIRN_ID_HEX_SIZE], want[200], bucket_loc[600];
+	const char *slash;
+	uint64_t size;
+
+	if (!server())
+		return;
+	CHECK_OK(open_at(&be, "missing", NULL, 0));
+	if (!be)
+		return;
+	name_of(name, 404);
+	cairn_handle_set(&h, CAIRN_FILE_PACK, name);
+	snprintf(want, sizeof(want), "pack 'data/%.2s/%s'", name, name);
+	CHECK_INT(cairn_backend_stat(&size, be, &h), CAIRN_ENOTFOUND);
+	CHECK(strstr(cairn_error_message(), "cannot stat ") != NULL);
+	CHECK(strstr(cairn_error_message(), want) != NULL);
+	CHECK(strstr(cairn_error_message(), "does not exist (HTTP 404 NoSuchKey)") != NULL);
+	CHECK_INT(cairn_backend_load(&out, be, &h, 0, 0), CAIRN_ENOTFOUND);
+	CHECK(strstr(cairn_error_message(), "cannot read ") != NULL);
+	CHECK(strstr(cairn_error_message(), want) != NULL);
+	CHECK(strstr(cairn_error_message(), "(HTTP 404 NoSuchKey: ") != NULL);
+	CHECK_INT(cairn_backend_load(&out, be, &h, 5, 10), CAIRN_ENOTFOUND);
+	CHECK(strstr(cairn_error_message(), "NoSuchKey") != NULL);
+	CHECK_INT(cairn_backend_remove(be, &h), CAIRN_ENOTFOUND);
+	CHECK(strstr(cairn_error_message(), want) != NULL);
+	CHECK(strstr(cairn_error_message(), "NoSuchKey") != NULL);
+	cairn_backend_free(be);
+
+	/* a bucket that does not exist */
+	be = NULL;
+	slash = strrchr(server_base, '/');
+	snprintf(bucket_loc, sizeof(bucket_loc), "%.*s/no-such-bucket-%d/repo",
+		slash ? (int)(slash - server_base) : 0, server_base, (int)getpid());
+	CHECK_OK(cairn_backend_open(&be, bucket_loc, 0));
+	if (be) {
+		cairn_handle_set(&h, CAIRN_FILE_CONFIG, NULL);
+		CHECK_INT(cairn_backend_load(&out, be, &h, 0, 0), CAIRN_ENOTFOUND);
+		CHECK(strstr(cairn_error_message(), "cannot read config 'config'") != NULL);
+		CHECK(strstr(cairn_error_message(), "NoSuchBucket") != NULL);
+		CHECK(cairn_backend_save(be, &h, "x", 1) < 0);
+		CHECK(strstr(cairn_error_message(), "cannot store config 'config'") != NULL);
+		CHECK(strstr(cairn_error_message(), "NoSuchBucket") != NULL);
+		cairn_backend_free(be);
+	}
+	cairn_buf_release(&out);
+}
+
 /* A wrong secret: CAIRN_EAUTH at once (not retried), naming the operation,
  * the object and the server's code, never the secret. */
 static void test_server_wrong_secret(void)
@@ -817,4 +871,4 @@ static void test_server_wrong_secret(void)
 UNIT_MAIN(test_locations, test_region_from_host, test_credentials_file, test_xml_reader,
 	test_xml_limits, test_list_answers, test_error_answers, test_mutations, test_options,
 	test_open_refusals, test_open_forms, test_server_many_objects, test_server_multipart,
-	test_server_virtual_hosted, test_server_wrong_secret)
+	test_server_virtual_hosted, test_server_missing, test_server_wrong_secret)
