@@ -16,9 +16,17 @@
  * sealing run in the caller's thread without the mutex, in work buffers
  * borrowed from a small free list in the repo; only the append to
  * the open pack writer of that blob type (data and tree blobs go to separate
- * packs) is serialised.  A full writer is taken out of the repo under the
- * mutex and finished and uploaded outside it, while other threads fill a
- * fresh one.
+ * packs) is serialised, under that type's own writer mutex.
+ *
+ * Packs are spooled: each open pack writes its blobs into an anonymous
+ * temp file from cairn_backend_spool_open (for a local repository, inside
+ * it, so storing is a link, not a copy), so memory does not grow with the
+ * pack size or the number of uploads in flight.  If no spool file can be
+ * made, packs are built in memory instead.  A full writer is taken out and
+ * handed to a bounded upload queue served by uploader threads (as many as
+ * the backend's useful connections, started on the first full pack); a
+ * saving thread blocks while the queue is full, which bounds the work (and
+ * disk) in flight.
  *
  * Durability order, the invariant everything here protects:
  *   1. a pack is stored completely (backend save: temp, fsync, rename)
@@ -62,6 +70,7 @@
 #define PACK_SIZE_MAX ((size_t)128 * 1024 * 1024)  /* restic's --pack-size upper bound */
 #define BLOB_MAX ((size_t)1 << 30)                 /* pack offsets are 32-bit */
 #define SPARE_WRITERS 2
+#define UPLOADERS_MAX 16                           /* upload threads, whatever the backend says */
 #define SPARE_SCRATCH 16                           /* encode buffers kept for reuse */
 
 static time_t monotonic_seconds(void)
@@ -179,21 +188,37 @@ struct cairn_repo {
 	cairn_compression compression;
 	size_t pack_size;
 
+	/* The open pack per blob type, each under its own mutex (never taken
+	 * while holding mu). */
+	pthread_mutex_t writer_mu[2];
+	cairn_pack_writer *writer[2];
+
+	/* Upload queue and threads, under mu. */
+	cairn_pack_writer *queue[UPLOADERS_MAX];
+	size_t queue_head, queue_len, queue_cap;
+	pthread_cond_t queue_ready, queue_space;
+	pthread_t uploaders[UPLOADERS_MAX];
+	int n_uploaders;
+	int uploaders_tried;        /* starting them was attempted (0 threads: store inline) */
+	int uploaders_stop;
+	int spool_failed;           /* no spool file could be made: packs in memory */
+
 	/* Write state, all under mu. */
 	pthread_mutex_t mu;
 	pthread_cond_t idle;        /* signalled when busy drops */
 	blob_set reserved;
-	cairn_pack_writer *writer[2];          /* open pack per blob type */
 	cairn_pack_writer *spare[SPARE_WRITERS];
 	cairn_index_builder *builder;          /* stored packs not yet in an index file */
 	time_t builder_since;                  /* monotonic seconds when its first pack came */
 	scratch *free_scratch;
 	size_t n_free_scratch;
-	int busy;                   /* pack and index uploads in progress */
+	int busy;                   /* packs queued or being stored, index uploads */
 	int write_error;            /* sticky, see the file comment */
 	char write_error_msg[512];
 	cairn_repo_stats stats;
 };
+
+static void stop_uploaders(cairn_repo *repo);
 
 static int repo_new(cairn_repo **out, cairn_backend *be)
 {
@@ -214,6 +239,11 @@ static int repo_new(cairn_repo **out, cairn_backend *be)
 		free(repo);
 		return cairn_error_set(CAIRN_ENOMEM, "cannot create a condition variable");
 	}
+	if (pthread_cond_init(&repo->queue_ready, NULL) != 0 ||
+	    pthread_cond_init(&repo->queue_space, NULL) != 0 ||
+	    pthread_mutex_init(&repo->writer_mu[0], NULL) != 0 ||
+	    pthread_mutex_init(&repo->writer_mu[1], NULL) != 0)
+		abort(); /* these cannot fail with default attributes on Linux */
 	if ((r = cairn_index_new(&repo->index)) < 0)
 		goto out;
 	if ((r = cairn_index_builder_new(&repo->builder)) < 0)
@@ -229,6 +259,7 @@ void cairn_repo_free(cairn_repo *repo)
 {
 	if (!repo)
 		return;
+	stop_uploaders(repo);
 	for (int t = 0; t < 2; t++)
 		cairn_pack_writer_free(repo->writer[t]);
 	for (int k = 0; k < SPARE_WRITERS; k++)
@@ -246,6 +277,10 @@ void cairn_repo_free(cairn_repo *repo)
 	free(repo->reserved.slots);
 	cairn_key_wipe(&repo->key);
 	pthread_cond_destroy(&repo->idle);
+	pthread_cond_destroy(&repo->queue_ready);
+	pthread_cond_destroy(&repo->queue_space);
+	pthread_mutex_destroy(&repo->writer_mu[0]);
+	pthread_mutex_destroy(&repo->writer_mu[1]);
 	pthread_mutex_destroy(&repo->mu);
 	free(repo);
 }
@@ -935,19 +970,31 @@ out:
 static int store_pack(cairn_repo *repo, cairn_pack_writer *pw)
 {
 	cairn_id pack_id;
-	const unsigned char *data;
 	const cairn_pack_entry *entries = NULL;
-	size_t len, n = 0;
+	size_t n = 0;
 	cairn_handle h;
 	char name[CAIRN_ID_HEX_SIZE];
 	int r, index_due = 0;
 
+	/* After a failure nothing more is stored (see the file comment). */
+	pthread_mutex_lock(&repo->mu);
+	r = check_write_error_locked(repo);
+	pthread_mutex_unlock(&repo->mu);
+	if (r < 0)
+		goto out;
 	if ((r = cairn_pack_writer_finish(&pack_id, pw)) < 0)
 		goto out;
-	data = cairn_pack_writer_data(pw, &len);
 	cairn_id_to_hex(name, &pack_id);
 	cairn_handle_set(&h, CAIRN_FILE_PACK, name);
-	if ((r = cairn_backend_save(repo->be, &h, data, len)) < 0) {
+	if (cairn_pack_writer_file(pw) >= 0) {
+		r = cairn_backend_save_fd(repo->be, &h, cairn_pack_writer_file(pw),
+			cairn_pack_writer_length(pw), &pack_id);
+	} else {
+		size_t len;
+		const unsigned char *data = cairn_pack_writer_data(pw, &len);
+		r = cairn_backend_save(repo->be, &h, data, len);
+	}
+	if (r < 0) {
 		r = cairn_error_wrap(r, "cannot store pack '%s'", name);
 		goto out;
 	}
@@ -1006,6 +1053,118 @@ static int take_writer_locked(cairn_pack_writer **out, cairn_repo *repo)
 	return cairn_pack_writer_new(out, &repo->key);
 }
 
+/* A writer for a new pack of the open-pack slot, with a spool file unless
+ * spooling failed before; the caller holds writer_mu of the slot, not mu. */
+static int open_writer(cairn_pack_writer **out, cairn_repo *repo)
+{
+	cairn_pack_writer *pw = NULL;
+	int r, spool, fd = -1;
+
+	pthread_mutex_lock(&repo->mu);
+	r = take_writer_locked(&pw, repo);
+	spool = !repo->spool_failed;
+	pthread_mutex_unlock(&repo->mu);
+	if (r < 0)
+		return r;
+	if (spool) {
+		if ((r = cairn_backend_spool_open(&fd, repo->be)) == 0 &&
+		    (r = cairn_pack_writer_set_file(pw, fd)) < 0)
+			close(fd);
+		if (r < 0) {
+			pthread_mutex_lock(&repo->mu);
+			if (!repo->spool_failed)
+				cairn_log(CAIRN_LOG_WARN, "repo", "packs are built in memory: %s",
+					cairn_error_message());
+			repo->spool_failed = 1;
+			pthread_mutex_unlock(&repo->mu);
+		}
+	}
+	*out = pw;
+	return 0;
+}
+
+/* --- uploaders ------------------------------------------------------------- */
+
+static void *uploader_main(void *arg)
+{
+	cairn_repo *repo = arg;
+	cairn_pack_writer *pw;
+
+	pthread_mutex_lock(&repo->mu);
+	for (;;) {
+		while (repo->queue_len == 0 && !repo->uploaders_stop)
+			pthread_cond_wait(&repo->queue_ready, &repo->mu);
+		if (repo->queue_len == 0)
+			break;
+		pw = repo->queue[repo->queue_head];
+		repo->queue_head = (repo->queue_head + 1) % UPLOADERS_MAX;
+		repo->queue_len--;
+		pthread_cond_signal(&repo->queue_space);
+		pthread_mutex_unlock(&repo->mu);
+		(void)store_pack(repo, pw); /* failures are sticky in the repo */
+		pthread_mutex_lock(&repo->mu);
+	}
+	pthread_mutex_unlock(&repo->mu);
+	return NULL;
+}
+
+/* Start the upload threads once (mu held).  If none can be started, packs
+ * are stored by the threads that fill them. */
+static void start_uploaders_locked(cairn_repo *repo)
+{
+	int want = cairn_backend_max_connections(repo->be);
+
+	repo->uploaders_tried = 1;
+	if (want > UPLOADERS_MAX)
+		want = UPLOADERS_MAX;
+	while (repo->n_uploaders < want &&
+	       pthread_create(&repo->uploaders[repo->n_uploaders], NULL, uploader_main, repo) == 0)
+		repo->n_uploaders++;
+	/* In memory mode every queued pack is a pack-sized buffer: keep one. */
+	repo->queue_cap = repo->spool_failed ? 1 : (size_t)repo->n_uploaders;
+}
+
+/* Hand a full writer (busy already counted for it) to the uploaders, waiting
+ * while the queue is full.  Takes ownership of pw. */
+static int queue_pack(cairn_repo *repo, cairn_pack_writer *pw)
+{
+	pthread_mutex_lock(&repo->mu);
+	if (!repo->uploaders_tried)
+		start_uploaders_locked(repo);
+	if (repo->n_uploaders == 0) {
+		pthread_mutex_unlock(&repo->mu);
+		return store_pack(repo, pw);
+	}
+	while (repo->queue_len >= repo->queue_cap)
+		pthread_cond_wait(&repo->queue_space, &repo->mu);
+	repo->queue[(repo->queue_head + repo->queue_len) % UPLOADERS_MAX] = pw;
+	repo->queue_len++;
+	pthread_cond_signal(&repo->queue_ready);
+	pthread_mutex_unlock(&repo->mu);
+	return 0;
+}
+
+/* Join the upload threads; packs still queued are dropped (their blobs were
+ * never indexed, so nothing names them).  For cairn_repo_free. */
+static void stop_uploaders(cairn_repo *repo)
+{
+	pthread_mutex_lock(&repo->mu);
+	repo->uploaders_stop = 1;
+	/* drop what is queued first, so the threads finish only what they hold */
+	while (repo->queue_len > 0) {
+		cairn_pack_writer_free(repo->queue[repo->queue_head]);
+		repo->queue_head = (repo->queue_head + 1) % UPLOADERS_MAX;
+		repo->queue_len--;
+		repo->busy--;
+	}
+	pthread_cond_broadcast(&repo->queue_ready);
+	pthread_cond_broadcast(&repo->queue_space);
+	pthread_mutex_unlock(&repo->mu);
+	for (int i = 0; i < repo->n_uploaders; i++)
+		pthread_join(repo->uploaders[i], NULL);
+	repo->n_uploaders = 0;
+}
+
 /* Borrow encode buffers (mu held); NULL when out of memory. */
 static scratch *take_scratch_locked(cairn_repo *repo)
 {
@@ -1038,8 +1197,9 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 	cairn_blob_type type, const void *data, size_t len, const cairn_id *id)
 {
 	scratch *sc = NULL;
-	cairn_pack_writer *full = NULL;
+	cairn_pack_writer *full = NULL, *broken = NULL;
 	cairn_compression mode = CAIRN_COMPRESSION_AUTO;
+	size_t pack_size = CAIRN_PACK_TARGET_SIZE;
 	cairn_id bid;
 	uint32_t ulen = 0;
 	int r = 0, reserved = 0, added = 0;
@@ -1062,6 +1222,7 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		    (r = set_insert(&repo->reserved, type, &bid)) == 0)
 			reserved = 1;
 		mode = repo->compression;
+		pack_size = repo->pack_size;
 		if (r == 0 && !reserved)
 			repo->stats.blobs_duplicate++;
 		if (reserved && !(sc = take_scratch_locked(repo)))
@@ -1083,29 +1244,43 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		goto out;
 	}
 
-	pthread_mutex_lock(&repo->mu);
-	if ((r = check_write_error_locked(repo)) == 0 &&
-	    (repo->writer[type] || (r = take_writer_locked(&repo->writer[type], repo)) == 0))
+	pthread_mutex_lock(&repo->writer_mu[type]);
+	if (repo->writer[type] || (r = open_writer(&repo->writer[type], repo)) == 0)
 		r = cairn_pack_writer_add_sealed(repo->writer[type], type, &bid, sc->sealed.data,
 			sc->sealed.len, ulen);
+	if (r < 0 && repo->writer[type] && cairn_pack_writer_file(repo->writer[type]) >= 0) {
+		/* a failed write leaves the spool file in an unknown state: the
+		 * blobs already in it are lost, which must fail the session */
+		broken = repo->writer[type];
+		repo->writer[type] = NULL;
+	}
 	if (r == 0) {
 		added = 1;
+		if (cairn_pack_writer_size(repo->writer[type]) >= pack_size) {
+			full = repo->writer[type];
+			repo->writer[type] = NULL;
+		}
+	}
+	pthread_mutex_unlock(&repo->writer_mu[type]);
+
+	pthread_mutex_lock(&repo->mu);
+	if (added) {
 		repo->stats.blobs_added++;
 		repo->stats.data_added_plain += len;
 		repo->stats.data_added_stored += sc->sealed.len;
-		if (cairn_pack_writer_size(repo->writer[type]) >= repo->pack_size) {
-			full = repo->writer[type];
-			repo->writer[type] = NULL;
-			repo->busy++;
-		}
 	}
+	if (full)
+		repo->busy++;
+	if (broken)
+		set_write_error_locked(repo, r);
 	give_scratch_locked(repo, sc);
 	sc = NULL;
 	pthread_mutex_unlock(&repo->mu);
+	cairn_pack_writer_free(broken);
 	if (r < 0)
 		goto out;
 	if (full)
-		r = store_pack(repo, full);
+		r = queue_pack(repo, full);
 out:
 	if (sc || (r < 0 && reserved && !added)) {
 		pthread_mutex_lock(&repo->mu);
@@ -1134,17 +1309,19 @@ int cairn_repo_flush(cairn_repo *repo)
 	cairn_pack_writer *open[2] = { NULL, NULL };
 	int r = 0, r2;
 
-	pthread_mutex_lock(&repo->mu);
 	for (int t = 0; t < 2; t++) {
+		pthread_mutex_lock(&repo->writer_mu[t]);
 		if (repo->writer[t] && cairn_pack_writer_count(repo->writer[t]) > 0) {
 			open[t] = repo->writer[t];
 			repo->writer[t] = NULL;
-			repo->busy++;
 		}
+		pthread_mutex_unlock(&repo->writer_mu[t]);
 	}
+	pthread_mutex_lock(&repo->mu);
+	repo->busy += (open[0] != NULL) + (open[1] != NULL);
 	pthread_mutex_unlock(&repo->mu);
 	for (int t = 0; t < 2; t++) {
-		if (open[t] && (r2 = store_pack(repo, open[t])) < 0 && r == 0)
+		if (open[t] && (r2 = queue_pack(repo, open[t])) < 0 && r == 0)
 			r = r2;
 	}
 	/* Packs other threads are uploading must land before the index file. */

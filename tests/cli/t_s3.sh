@@ -209,8 +209,14 @@ printf '%s' "$out" | grep -q "warning: .*cannot abort the multipart upload of pa
 	fail "no warning about the abort that s3rver cannot do"
 grep -q "inject 400 InvalidPart POST" "$T/proxy.log" || fail "the proxy injected nothing"
 kill $PROXY_PID 2>/dev/null
-# no pack became an object, no snapshot was written: the repository is still whole
-ls "$DATA/multipart-fail/data/"*/*_S3rver_object >/dev/null 2>&1 && fail "a failed multipart upload left a pack"
+# no pack whose upload failed became an object (packs uploaded in parallel by
+# other uploader threads may have been stored: no index names them), no
+# snapshot was written: the repository is still whole
+for p in $(printf '%s' "$out" | grep -o "cannot complete the multipart upload of pack 'data/[0-9a-f/]*'" |
+		grep -o '[0-9a-f]\{64\}' | sort -u); do
+	ls "$DATA/multipart-fail/data/${p:0:2}/$p"* >/dev/null 2>&1 && fail "the failed multipart upload of $p left a pack"
+done
+[ -z "$(ls "$DATA/multipart-fail/snapshots/" 2>/dev/null | grep _S3rver_object)" ] || fail "a snapshot was written"
 restic -r "s3:$S3_ENDPOINT/testbucket/multipart-fail" check --read-data || fail "restic check after the failed multipart uploads"
 
 step "virtual-hosted requests (-o s3.bucket-lookup=dns): bucket in the Host header"
