@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -193,7 +194,7 @@ static void release(cairn_http *h, CURL *c)
 typedef struct transfer {
 	const cairn_http_request *req;
 	uint64_t sent;        /* request body bytes handed to curl */
-	int read_errno;       /* pread failure */
+	int read_errno;       /* pread failure; -1 when the file is shorter than the body */
 	cairn_buf *body;      /* response body, or NULL */
 	size_t cap;           /* response body limit */
 	int too_large, no_memory, canceled;
@@ -219,7 +220,7 @@ static size_t read_cb(char *dst, size_t size, size_t nitems, void *userdata)
 			n = pread(b->fd, dst, want, (off_t)(b->offset + t->sent));
 		while (n < 0 && errno == EINTR);
 		if (n <= 0) {
-			t->read_errno = n < 0 ? errno : EIO;
+			t->read_errno = n < 0 ? errno : -1; /* -1: the file ended early */
 			return CURL_READFUNC_ABORT;
 		}
 		want = (size_t)n;
@@ -314,6 +315,9 @@ static int transport_error(CURLcode rc, const transfer *t, const char *errbuf)
 	if (t->too_large)
 		return cairn_error_set(CAIRN_EIO, "cannot %s: the response is larger than %zu bytes",
 			what, t->cap);
+	if (t->read_errno < 0)
+		return cairn_error_set(CAIRN_EIO, "cannot %s: the file to send is shorter than %llu bytes",
+			what, (unsigned long long)(t->req->body.offset + t->req->body.len));
 	if (t->read_errno)
 		return cairn_error_set_errno(CAIRN_EIO, t->read_errno, "cannot %s: cannot read the request body",
 			what);
@@ -378,6 +382,20 @@ int cairn_http_perform(cairn_http *h, const cairn_http_request *req, cairn_http_
 	cairn_buf_clear(&resp->headers);
 	if (resp->body)
 		cairn_buf_clear(resp->body);
+	if (req->body.fd >= 0) {
+		/* a file shorter than the body fails before a byte is sent: a
+		 * request cut off midway may leave a partial object on some
+		 * servers (rclone shows it until it notices) */
+		struct stat st;
+		if (fstat(req->body.fd, &st) < 0)
+			return cairn_error_set_errno(CAIRN_EIO, errno, "cannot %s: cannot read the file to send",
+				req->what ? req->what : "send an HTTP request");
+		if ((uint64_t)st.st_size < req->body.offset + req->body.len)
+			return cairn_error_set(CAIRN_EIO, "cannot %s: the file to send has %llu bytes, not "
+				"%llu", req->what ? req->what : "send an HTTP request",
+				(unsigned long long)st.st_size,
+				(unsigned long long)(req->body.offset + req->body.len));
+	}
 	memset(&t, 0, sizeof(t));
 	t.req = req;
 	t.body = resp->body;
