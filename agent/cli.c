@@ -348,7 +348,9 @@ int cli_repo_open(cli_repo *out, const cli_globals *g, enum cli_lock_mode lock, 
 	if (g->pack_size)
 		cairn_repo_set_pack_size(out->repo, g->pack_size);
 	if (lock != CLI_LOCK_NONE && !g->no_lock) {
-		if ((r = cairn_lock_acquire(&out->lock, out->repo, lock == CLI_LOCK_EXCLUSIVE)) < 0) {
+		r = lock == CLI_LOCK_SHARED_DEFERRED ? cairn_lock_acquire_deferred(&out->lock, out->repo)
+			: cairn_lock_acquire(&out->lock, out->repo, lock == CLI_LOCK_EXCLUSIVE);
+		if (r < 0) {
 			cli_fail("cannot lock repository");
 			goto out;
 		}
@@ -374,6 +376,21 @@ void cli_repo_close(cli_repo *r)
 	r->repo = NULL;
 	cairn_backend_free(r->backend);
 	r->backend = NULL;
+}
+
+int cli_repo_confirm(cli_repo *r)
+{
+	if (r->lock && cairn_lock_confirm(r->lock) < 0)
+		return cli_fail("cannot lock repository");
+	return 0;
+}
+
+int cli_repo_finish(cli_repo *r, int rc)
+{
+	if ((rc == CLI_EXIT_OK || rc == CLI_EXIT_PARTIAL) && cli_repo_confirm(r) != 0)
+		rc = CLI_EXIT_FATAL;
+	cli_repo_close(r);
+	return rc;
 }
 
 /* ---- snapshot selection ---- */

@@ -40,7 +40,12 @@ typedef struct cli_repo {
 
 #define CLI_REPO_INIT { NULL, NULL, NULL }
 
-enum cli_lock_mode { CLI_LOCK_NONE = 0, CLI_LOCK_SHARED = 1, CLI_LOCK_EXCLUSIVE = 2 };
+/* SHARED_DEFERRED: a shared lock whose second look waits for
+ * cli_repo_confirm() (or cli_repo_finish()), so that the 200 ms of restic's
+ * lock protocol overlap the command's work; include/cairn/lock.h has the
+ * rule for when to confirm. */
+enum cli_lock_mode { CLI_LOCK_NONE = 0, CLI_LOCK_SHARED = 1, CLI_LOCK_EXCLUSIVE = 2,
+	CLI_LOCK_SHARED_DEFERRED = 3 };
 
 /* Read the password: $CAIRN_PASSWORD, $CAIRN_PASSWORD_FILE, --password-file,
  * $RESTIC_PASSWORD, $RESTIC_PASSWORD_FILE, else prompt on the terminal
@@ -55,6 +60,15 @@ int cli_read_password(cairn_buf *out, const cli_globals *g, int confirm);
 int cli_repo_open(cli_repo *out, const cli_globals *g, enum cli_lock_mode lock, int load_index);
 /* Release the lock, free repo and backend.  Safe on a partly opened cli_repo. */
 void cli_repo_close(cli_repo *r);
+/* Confirm a deferred lock (cairn_lock_confirm): call before the first
+ * irreversible change to the repository.  0 (also without a lock or for a
+ * lock confirmed already); else prints "cairn: cannot lock repository: ..."
+ * and returns CLI_EXIT_FATAL. */
+int cli_repo_confirm(cli_repo *r);
+/* End a command that opened r: when rc reports success (CLI_EXIT_OK or
+ * CLI_EXIT_PARTIAL) confirm the lock first, and fail (CLI_EXIT_FATAL) if
+ * that fails; then cli_repo_close.  Returns the command's exit code. */
+int cli_repo_finish(cli_repo *r, int rc);
 
 /* Snapshot filters shared by snapshots, restore, ls, dump, backup's parent. */
 typedef struct cli_snapshot_filter {

@@ -4,10 +4,16 @@
  * Sequence: resolve the targets (a file-system source), open the repository
  * with a shared lock and its index, pick the parent (--parent, else the
  * newest snapshot of this host with the same paths), run the archiver,
- * flush the repository (packs, then index files), and only then save the
- * snapshot.  A crash or an interrupt therefore leaves at worst packs or
- * index entries that no snapshot names, never a snapshot naming missing
- * data.
+ * flush the repository (packs, then index files), confirm the lock, and
+ * only then save the snapshot.  A crash or an interrupt therefore leaves at
+ * worst packs or index entries that no snapshot names, never a snapshot
+ * naming missing data.
+ *
+ * The lock is deferred (include/cairn/lock.h): restic's 200 ms wait before
+ * the second look for other locks runs alongside the index load and the
+ * walk, and the second look happens just before the snapshot is saved.  A
+ * conflicting exclusive lock found there fails the backup with no snapshot
+ * saved; the packs and index files written meanwhile name nothing.
  *
  * The archiver reads and stores files in --threads worker threads (default:
  * one per online core); the snapshot is the same whatever the number.
@@ -345,7 +351,7 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 	}
 	paths = source_fs_paths(src, &n_paths);
 
-	if ((rc = cli_repo_open(&cr, g, CLI_LOCK_SHARED, 1)) != 0)
+	if ((rc = cli_repo_open(&cr, g, CLI_LOCK_SHARED_DEFERRED, 1)) != 0)
 		goto out;
 	rc = CLI_EXIT_FATAL;
 
@@ -427,6 +433,11 @@ int cmd_backup(const cli_globals *g, int argc, char **argv)
 		snap.has_parent = 1;
 		snap.parent = parent.id;
 	}
+	/* the lock's second look, 200 ms after it was written: long past
+	 * unless the backup was quick; a conflict stops us before the one
+	 * irreversible step */
+	if (cli_repo_confirm(&cr) != 0)
+		goto out;
 	if (cairn_repo_save_snapshot(cr.repo, &snap) < 0) {
 		cli_fail("cannot save the snapshot");
 		goto out;

@@ -293,7 +293,7 @@ int cmd_dump(const cli_globals *g, int argc, char **argv)
 		cli_fail("invalid path '%s'", argv[optind + 1]);
 		goto out;
 	}
-	if (cli_repo_open(&cr, g, CLI_LOCK_SHARED, 1) != 0)
+	if (cli_repo_open(&cr, g, CLI_LOCK_SHARED_DEFERRED, 1) != 0)
 		goto out;
 	d.repo = cr.repo;
 	if (cli_find_snapshot(&snap, cr.repo, argv[optind], &filter) != 0)
@@ -341,7 +341,7 @@ out:
 	cairn_buf_release(&norm);
 	cairn_node_release(&node);
 	cairn_snapshot_release(&snap);
-	cli_repo_close(&cr);
+	rc = cli_repo_finish(&cr, rc);
 	cli_filter_release(&filter);
 	return rc;
 }

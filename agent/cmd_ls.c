@@ -253,7 +253,7 @@ int cmd_ls(const cli_globals *g, int argc, char **argv)
 		cairn_buf_release(&norm);
 	}
 
-	if (cli_repo_open(&cr, g, CLI_LOCK_SHARED, 1) != 0)
+	if (cli_repo_open(&cr, g, CLI_LOCK_SHARED_DEFERRED, 1) != 0)
 		goto out;
 	if (cli_find_snapshot(&snap, cr.repo, argv[optind], &filter) != 0)
 		goto out;
@@ -276,7 +276,7 @@ int cmd_ls(const cli_globals *g, int argc, char **argv)
 out:
 	fflush(stdout);
 	cairn_snapshot_release(&snap);
-	cli_repo_close(&cr);
+	rc = cli_repo_finish(&cr, rc);
 	cairn_strlist_free(s.dirs, s.n_dirs);
 	cairn_buf_release(&s.scratch);
 	cli_filter_release(&filter);

@@ -198,7 +198,7 @@ int cmd_restore(const cli_globals *g, int argc, char **argv)
 	if ((subpath = strchr(spec, ':')))
 		*subpath++ = '\0';
 
-	if (cli_repo_open(&cr, g, CLI_LOCK_SHARED, 1) != 0)
+	if (cli_repo_open(&cr, g, CLI_LOCK_SHARED_DEFERRED, 1) != 0)
 		goto out;
 	if (cli_find_snapshot(&snap, cr.repo, spec, &filter) != 0)
 		goto out;
@@ -252,7 +252,7 @@ out:
 	cairn_buf_release(&desc);
 	cairn_node_release(&sub);
 	cairn_snapshot_release(&snap);
-	cli_repo_close(&cr);
+	rc = cli_repo_finish(&cr, rc);
 	free(spec);
 	free(includes);
 	free(excludes);

@@ -348,7 +348,7 @@ int cmd_snapshots(const cli_globals *g, int argc, char **argv)
 		}
 	}
 
-	if ((rc = cli_repo_open(&r, g, CLI_LOCK_SHARED, 0)) != 0)
+	if ((rc = cli_repo_open(&r, g, CLI_LOCK_SHARED_DEFERRED, 0)) != 0)
 		goto out;
 	if (cairn_repo_list_snapshots(&list, &n, r.repo) < 0) {
 		rc = cli_fail("cannot list snapshots");
@@ -378,6 +378,6 @@ out:
 	free(keep);
 	cairn_snapshot_list_free(list, n);
 	cli_filter_release(&filter);
-	cli_repo_close(&r);
+	rc = cli_repo_finish(&r, rc);
 	return rc;
 }

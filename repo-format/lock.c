@@ -11,7 +11,13 @@
  *
  * Acquiring follows restic: look for conflicts, write our file, wait 200 ms
  * so that a racing writer's file becomes visible, look again and back out
- * (delete ours) on a conflict.  While held, a thread rewrites the lock every
+ * (delete ours) on a conflict.  A deferred (shared) lock does the second
+ * look later, in cairn_lock_confirm(): it waits only for what is left of the
+ * 200 ms since our file was written, so the command's own work (loading the
+ * index, walking the source) fills the wait.  The files, and what each
+ * party sees in the other's, are the same as restic's either way: only the
+ * moment of our second look moves, and include/cairn/lock.h says how late
+ * it may come.  While held, a thread rewrites the lock every
  * 5 minutes so others do not think it stale: it writes the new file first and
  * only then deletes the old one, so the repository is never without our lock.
  * The refresh thread sleeps on a condition variable, so release wakes it at
@@ -37,6 +43,15 @@
 #define STALE_AFTER_SEC (30 * 60)
 #define RECHECK_DELAY_MS 200
 
+/* Internal, for tests: how long the last cairn_lock_confirm() slept
+ * (nanoseconds; 0 when the 200 ms had already passed). */
+static long long last_wait_ns;
+long long cairn_lock__last_wait_ns(void);
+long long cairn_lock__last_wait_ns(void)
+{
+	return last_wait_ns;
+}
+
 /* Internal: tests shorten the refresh period (milliseconds). */
 static unsigned refresh_interval_ms = 5u * 60u * 1000u;
 void cairn_lock__set_refresh_interval_ms(unsigned ms);
@@ -54,6 +69,8 @@ struct cairn_lock {
 	int stop;
 	int thread_started;
 	pthread_t thread;
+	struct timespec written; /* CLOCK_MONOTONIC when our first file was stored */
+	int confirmed;           /* the second look found no conflict */
 };
 
 typedef struct lock_info {
@@ -337,11 +354,49 @@ static void lock_free(cairn_lock *lock)
 	free(lock);
 }
 
-int cairn_lock_acquire(cairn_lock **out, cairn_repo *repo, int exclusive)
+/* The second look: sleep until RECHECK_DELAY_MS after our file was
+ * written (not at all when that moment has passed), then list again. */
+static int recheck(cairn_lock *lock)
+{
+	struct timespec deadline = lock->written, now;
+	cairn_id ours;
+	long long wait_ns;
+	int r;
+
+	deadline.tv_nsec += RECHECK_DELAY_MS * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	wait_ns = (long long)(deadline.tv_sec - now.tv_sec) * 1000000000LL +
+		(deadline.tv_nsec - now.tv_nsec);
+	last_wait_ns = wait_ns > 0 ? wait_ns : 0;
+	if (wait_ns > 0)
+		while ((r = clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL)) == EINTR)
+			;
+	pthread_mutex_lock(&lock->mu);
+	ours = lock->id;
+	pthread_mutex_unlock(&lock->mu);
+	if ((r = check_conflicts(lock->repo, lock->exclusive, &ours)) < 0)
+		return r;
+	lock->confirmed = 1;
+	return 0;
+}
+
+static int start_refresh(cairn_lock *lock)
+{
+	if (pthread_create(&lock->thread, NULL, refresh_main, lock) != 0)
+		return cairn_error_set(CAIRN_ENOMEM, "cannot start the lock refresh thread");
+	lock->thread_started = 1;
+	return 0;
+}
+
+/* Look, write ours, and (unless `deferred`) wait and look again. */
+static int acquire(cairn_lock **out, cairn_repo *repo, int exclusive, int deferred)
 {
 	cairn_lock *lock = NULL;
 	pthread_condattr_t attr;
-	struct timespec delay = { 0, RECHECK_DELAY_MS * 1000000L };
 	int r, written = 0;
 
 	if (!(lock = calloc(1, sizeof(*lock))))
@@ -359,15 +414,11 @@ int cairn_lock_acquire(cairn_lock **out, cairn_repo *repo, int exclusive)
 	if ((r = write_lock(&lock->id, repo, lock->exclusive)) < 0)
 		goto out;
 	written = 1;
-	while (nanosleep(&delay, &delay) == -1 && errno == EINTR)
-		;
-	if ((r = check_conflicts(repo, lock->exclusive, &lock->id)) < 0)
+	clock_gettime(CLOCK_MONOTONIC, &lock->written);
+	if (!deferred && (r = recheck(lock)) < 0)
 		goto out;
-	if (pthread_create(&lock->thread, NULL, refresh_main, lock) != 0) {
-		r = cairn_error_set(CAIRN_ENOMEM, "cannot start the lock refresh thread");
+	if ((r = start_refresh(lock)) < 0)
 		goto out;
-	}
-	lock->thread_started = 1;
 	*out = lock;
 	lock = NULL;
 out:
@@ -382,6 +433,23 @@ out:
 		lock_free(lock);
 	}
 	return r;
+}
+
+int cairn_lock_acquire(cairn_lock **out, cairn_repo *repo, int exclusive)
+{
+	return acquire(out, repo, exclusive, 0);
+}
+
+int cairn_lock_acquire_deferred(cairn_lock **out, cairn_repo *repo)
+{
+	return acquire(out, repo, 0, 1);
+}
+
+int cairn_lock_confirm(cairn_lock *lock)
+{
+	if (!lock || lock->confirmed)
+		return 0;
+	return recheck(lock);
 }
 
 int cairn_lock_release(cairn_lock *lock)

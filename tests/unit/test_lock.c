@@ -1,6 +1,6 @@
 /* test_lock.c: restic-compatible locks on a temp folder repository:
  * shared/exclusive conflicts, release, stale locks (old time, dead pid),
- * the lock document, refreshing, and removal. */
+ * the lock document, refreshing, removal, and deferred confirmation. */
 #include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,8 +16,10 @@
 #include <cairn/cairn.h>
 #include "unit.h"
 
-/* Internal hook in lock.c: shorten the 5-minute refresh period for tests. */
+/* Internal hooks in lock.c: shorten the 5-minute refresh period for tests;
+ * how long the last cairn_lock_confirm() slept (ns). */
 void cairn_lock__set_refresh_interval_ms(unsigned ms);
+long long cairn_lock__last_wait_ns(void);
 
 #define PW "pw"
 
@@ -270,7 +272,9 @@ out:
 }
 
 /* restic 0.14 as the oracle: it decodes our lock and its exclusive check
- * refuses to run next to it; after release it checks cleanly. */
+ * refuses to run next to it; after release it checks cleanly.  The lock is
+ * a deferred one, not yet confirmed: it is the same document as an
+ * immediate lock's, and visible as soon as acquire returns. */
 static void test_restic_sees_our_lock(void)
 {
 	fixture f;
@@ -287,7 +291,7 @@ static void test_restic_sees_our_lock(void)
 	}
 	if (!setup(&f))
 		goto out;
-	CHECK_OK(cairn_lock_acquire(&a, f.repo, 0));
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
 	only_lock(&f, name);
 	snprintf(cmd, sizeof(cmd), "cd %s && export RESTIC_PASSWORD=" PW " RESTIC_CACHE_DIR=%s/cache && "
 		"restic -r repo cat lock %s --no-lock 2>&1; restic -r repo check 2>&1",
@@ -316,6 +320,131 @@ out:
 	teardown(&f);
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec d = { ms / 1000, (ms % 1000) * 1000000L };
+	while (nanosleep(&d, &d) != 0)
+		;
+}
+
+/* A deferred lock checks at once (an exclusive lock already there stops
+ * it, leaving nothing behind), is visible at once, coexists with shared
+ * locks and confirms cleanly when nothing conflicts. */
+static void test_deferred_lock_first_look(void)
+{
+	fixture f;
+	cairn_lock *a = NULL, *b = NULL, *x = NULL;
+	char now[CAIRN_TIME_TEXT_SIZE];
+	size_t removed = 0;
+
+	if (!setup(&f))
+		goto out;
+	CHECK_OK(cairn_lock_confirm(NULL)); /* --no-lock */
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
+	CHECK_INT(count_locks(&f), 1);  /* written before any wait */
+	CHECK_OK(cairn_lock_acquire(&b, f.repo, 0));
+	CHECK_INT(cairn_lock_acquire(&x, f.repo, 1), CAIRN_ELOCKED); /* others see it */
+	CHECK_OK(cairn_lock_confirm(a));
+	CHECK_OK(cairn_lock_confirm(b)); /* acquired confirmed */
+	CHECK_OK(cairn_lock_release(a));
+	CHECK_OK(cairn_lock_release(b));
+	CHECK_INT(count_locks(&f), 0);
+
+	now_text(now);
+	plant_lock(&f, now, 1, "no-such-host.invalid", 123);
+	a = NULL;
+	CHECK_INT(cairn_lock_acquire_deferred(&a, f.repo), CAIRN_ELOCKED);
+	CHECK(a == NULL);
+	CHECK(strstr(cairn_error_message(), "already locked exclusively by PID 123") != NULL);
+	CHECK_INT(count_locks(&f), 1); /* ours was never written */
+	CHECK_OK(cairn_lock_remove(&removed, f.repo, 1));
+out:
+	teardown(&f);
+}
+
+/* An exclusive lock that appears between acquisition and confirmation (a
+ * prune that started at the same moment, its file not yet visible at our
+ * first look) makes the confirmation fail; our lock stays until release.
+ * A stale one does not. */
+static void test_deferred_confirm_sees_a_late_exclusive_lock(void)
+{
+	fixture f;
+	cairn_lock *a = NULL;
+	char now[CAIRN_TIME_TEXT_SIZE];
+	size_t removed = 0;
+
+	if (!setup(&f))
+		goto out;
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
+	plant_lock(&f, "2000-01-01T00:00:00Z", 1, "elsewhere", 4242); /* stale */
+	CHECK_OK(cairn_lock_confirm(a));
+	CHECK_OK(cairn_lock_release(a));
+	CHECK_OK(cairn_lock_remove(&removed, f.repo, 1));
+
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
+	now_text(now);
+	plant_lock(&f, now, 1, "no-such-host.invalid", 321);
+	CHECK_INT(cairn_lock_confirm(a), CAIRN_ELOCKED);
+	CHECK(strstr(cairn_error_message(),
+		"already locked exclusively by PID 321 on host 'no-such-host.invalid'") != NULL);
+	CHECK_INT(count_locks(&f), 2);
+	CHECK_OK(cairn_lock_release(a));
+	CHECK_INT(count_locks(&f), 1);
+	CHECK_OK(cairn_lock_remove(&removed, f.repo, 1));
+out:
+	teardown(&f);
+}
+
+/* The confirmation sleeps until 200 ms after the lock was written, not 200
+ * ms after it is called.  No upper bound on wall time is asserted (a busy
+ * machine may stall us anywhere): the lower bounds come from the monotonic
+ * clock, and how long confirm chose to sleep is read from lock.c, where it
+ * is fixed by the time that had passed before the call. */
+static void test_deferred_confirm_waits_only_for_the_rest(void)
+{
+	fixture f;
+	cairn_lock *a = NULL;
+	struct timespec t0;
+
+	if (!setup(&f))
+		goto out;
+	/* at once: sleeps, and returns no sooner than 200 ms after acquire began */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
+	CHECK_OK(cairn_lock_confirm(a));
+	CHECK(seconds_since(&t0) >= 0.2);
+	CHECK(cairn_lock__last_wait_ns() > 0);
+	CHECK(cairn_lock__last_wait_ns() <= 200000000LL);
+	CHECK_OK(cairn_lock_confirm(a)); /* confirmed: no second look */
+	CHECK_OK(cairn_lock_release(a));
+
+	/* 100 ms of work first: at most the other 100 ms are slept */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
+	sleep_ms(100);
+	CHECK_OK(cairn_lock_confirm(a));
+	CHECK(seconds_since(&t0) >= 0.2);
+	CHECK(cairn_lock__last_wait_ns() <= 100000000LL);
+	CHECK_OK(cairn_lock_release(a));
+
+	/* more than 200 ms of work: no sleep at all */
+	CHECK_OK(cairn_lock_acquire_deferred(&a, f.repo));
+	sleep_ms(250);
+	CHECK_OK(cairn_lock_confirm(a));
+	CHECK_INT(cairn_lock__last_wait_ns(), 0);
+	CHECK_OK(cairn_lock_release(a));
+
+	/* the immediate protocol still waits inside acquire */
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK_OK(cairn_lock_acquire(&a, f.repo, 1));
+	CHECK(seconds_since(&t0) >= 0.2);
+	CHECK_OK(cairn_lock_release(a));
+	CHECK_INT(count_locks(&f), 0);
+out:
+	teardown(&f);
+}
+
 UNIT_MAIN(test_shared_locks_coexist_exclusive_conflicts, test_lock_document,
 	test_stale_locks_do_not_block_and_are_removed, test_live_foreign_lock_blocks_until_remove_all,
-	test_refresh_and_prompt_release, test_restic_sees_our_lock)
+	test_refresh_and_prompt_release, test_restic_sees_our_lock, test_deferred_lock_first_look,
+	test_deferred_confirm_sees_a_late_exclusive_lock, test_deferred_confirm_waits_only_for_the_rest)
