@@ -50,11 +50,13 @@
 #include <fnmatch.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -89,6 +91,9 @@ typedef struct fs_source {
 	int with_atime;
 	target_node root;
 	idcache users, groups;
+	atomic_int no_listxattrat;  /* the kernel (or a seccomp filter) refused listxattrat */
+	atomic_int noatime_eperm;   /* O_NOATIME was refused for a file we do not own */
+	uid_t euid;
 } fs_source;
 
 typedef struct fs_reader {
@@ -97,8 +102,13 @@ typedef struct fs_reader {
 	int fd;
 	char *path;
 	uint64_t size_before, bytes_read;
+	uint64_t ino, dev;  /* of the listed file */
 	cairn_time mtime_before, ctime_before;
-	int at_eof; /* read returned 0: only a complete read is checked for changes */
+	int checked;        /* the open file was fstat'ed: a regular file (see fs_read) */
+	int blocking;       /* O_NONBLOCK was cleared */
+	int eof_known;      /* end_st was taken after every byte was read: the end */
+	int at_eof;         /* read returned 0: only a complete read is checked for changes */
+	struct stat end_st;
 } fs_reader;
 
 static const source_ops fs_ops;
@@ -285,9 +295,41 @@ static int os_error_is_no_xattrs(int e)
 	return e == ENOTSUP || e == ENODATA || e == ENOSYS;
 }
 
-/* Read every listable xattr of `path` into the node.  Failures that are not
- * "no xattrs here" are warnings: the entry is still stored. */
-static int read_xattrs(fs_source *fs, const char *path, cairn_node *node)
+#ifdef __linux__
+/* listxattrat(2) (Linux 6.13): the same syscall number on every
+ * architecture with the unified table (all but alpha). */
+#if !defined(SYS_listxattrat) && !defined(__alpha__)
+#define SYS_listxattrat 465
+#endif
+#endif
+
+/* List the xattr names of `name` in directory dirfd (path is the same file's
+ * full path): listxattrat when the kernel has it (one path element to look
+ * up instead of the whole path), llistxattr otherwise.  ENOSYS, or EPERM
+ * from a seccomp filter, turns listxattrat off for the rest of the run. */
+static ssize_t list_xattrs(fs_source *fs, int dirfd, const char *name, const char *path,
+	char *list, size_t size)
+{
+#ifdef SYS_listxattrat
+	if (dirfd >= 0 && !atomic_load_explicit(&fs->no_listxattrat, memory_order_relaxed)) {
+		ssize_t n = syscall(SYS_listxattrat, dirfd, name, AT_SYMLINK_NOFOLLOW, list, size);
+		if (n >= 0 || (errno != ENOSYS && errno != EPERM))
+			return n;
+		atomic_store_explicit(&fs->no_listxattrat, 1, memory_order_relaxed);
+	}
+#else
+	(void)fs;
+	(void)dirfd;
+	(void)name;
+#endif
+	return llistxattr(path, list, size);
+}
+
+/* Read every listable xattr of the file into the node (dirfd/name as for
+ * list_xattrs).  Failures that are not "no xattrs here" are warnings: the
+ * entry is still stored. */
+static int read_xattrs(fs_source *fs, int dirfd, const char *name_in_dir, const char *path,
+	cairn_node *node)
 {
 	char *names = NULL;
 	unsigned char *value = NULL;
@@ -295,7 +337,7 @@ static int read_xattrs(fs_source *fs, const char *path, cairn_node *node)
 	int r = 0;
 
 	for (;;) {
-		n = llistxattr(path, NULL, 0);
+		n = list_xattrs(fs, dirfd, name_in_dir, path, NULL, 0);
 		if (n <= 0)
 			break;
 		free(names);
@@ -303,7 +345,7 @@ static int read_xattrs(fs_source *fs, const char *path, cairn_node *node)
 			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			goto out;
 		}
-		n = llistxattr(path, names, (size_t)n);
+		n = list_xattrs(fs, dirfd, name_in_dir, path, names, (size_t)n);
 		if (n >= 0 || errno != ERANGE)
 			break;
 	}
@@ -313,6 +355,7 @@ static int read_xattrs(fs_source *fs, const char *path, cairn_node *node)
 				strerror(errno));
 		goto out;
 	}
+	/* values by path: only files that have xattrs get here */
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
 		const char *name = names + i;
 		ssize_t vl;
@@ -351,11 +394,12 @@ static cairn_time ts_time(struct timespec ts)
 }
 
 /* Fill `e` for the file at `path` with lstat result `st`, named `name`.
- * Returns 1 when the entry is stored, 0 when it is skipped (a socket or a
- * symlink that vanished), negative on a fatal error.  Problems are
- * reported. */
-static int fill_entry(fs_source *fs, source_entry *e, const char *path, const char *name,
-	const struct stat *st, uint64_t target_dev)
+ * dirfd >= 0 is its directory, open (then `name` is its name there; the
+ * symlink target and the xattrs are read relative to it).  Returns 1 when
+ * the entry is stored, 0 when it is skipped (a socket or a symlink that
+ * vanished), negative on a fatal error.  Problems are reported. */
+static int fill_entry(fs_source *fs, source_entry *e, int dirfd, const char *path,
+	const char *name, const struct stat *st, uint64_t target_dev)
 {
 	cairn_node *n = &e->node;
 	int r = 0;
@@ -407,7 +451,8 @@ static int fill_entry(fs_source *fs, source_entry *e, const char *path, const ch
 				r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 				goto out;
 			}
-			l = readlink(path, n->linktarget, cap);
+			l = dirfd >= 0 ? readlinkat(dirfd, name, n->linktarget, cap)
+				: readlink(path, n->linktarget, cap);
 			if (l < 0 || (size_t)l < cap)
 				break;
 			cap *= 2;
@@ -429,7 +474,7 @@ static int fill_entry(fs_source *fs, source_entry *e, const char *path, const ch
 	default:
 		break;
 	}
-	if ((r = read_xattrs(fs, path, n)) < 0)
+	if ((r = read_xattrs(fs, dirfd, name, path, n)) < 0)
 		goto out;
 	return 1;
 out:
@@ -466,8 +511,10 @@ enum {
 };
 
 /* lstat `path` and append its entry (named `name`) unless it is excluded,
- * a socket or unreadable (reported). */
-static int add_path(fs_source *fs, entry_vec *a, const char *path, const char *name,
+ * a socket or unreadable (reported).  dirfd >= 0: the open directory that
+ * holds it under `name` (the metadata is read relative to it: the kernel
+ * then looks up one path element, not the whole path). */
+static int add_path(fs_source *fs, entry_vec *a, int dirfd, const char *path, const char *name,
 	int flags, uint64_t target_dev)
 {
 	struct stat st;
@@ -476,7 +523,9 @@ static int add_path(fs_source *fs, entry_vec *a, const char *path, const char *n
 
 	if (!(flags & ADD_ON_THE_WAY) && excluded(fs, path, name))
 		return 0;
-	if (((flags & ADD_ON_THE_WAY) ? stat(path, &st) : lstat(path, &st)) < 0) {
+	if (((flags & ADD_ON_THE_WAY) ? stat(path, &st)
+		: dirfd >= 0 ? fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW)
+		: lstat(path, &st)) < 0) {
 		if ((flags & ADD_TARGET) && errno == ENOENT) {
 			source_report(&fs->base, 0, path, "does not exist, skipping");
 			return 0;
@@ -492,15 +541,18 @@ static int add_path(fs_source *fs, entry_vec *a, const char *path, const char *n
 		target_dev = (uint64_t)st.st_dev;
 	if (!(e = vec_push(a)))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
-	if ((r = fill_entry(fs, e, path, name, &st, target_dev)) < 0)
+	if ((r = fill_entry(fs, e, (flags & ADD_ON_THE_WAY) ? -1 : dirfd, path, name, &st,
+		target_dev)) < 0)
 		return r;
 	if (r > 0)
 		a->n++;
 	return 0;
 }
 
-/* Read the names in directory `path` (without "." and ".."), sorted. */
-static int read_names(char ***out, size_t *n_out, const char *path)
+/* Read the names in directory `path` (without "." and ".."), in directory
+ * order.  *dir_out gets the directory, still open for lookups relative to
+ * it (the caller closes it with closedir). */
+static int read_names(char ***out, size_t *n_out, DIR **dir_out, const char *path)
 {
 	char **names = NULL;
 	size_t n = 0, cap = 0;
@@ -509,6 +561,7 @@ static int read_names(char ***out, size_t *n_out, const char *path)
 
 	*out = NULL;
 	*n_out = 0;
+	*dir_out = NULL;
 	fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME);
 	if (fd < 0 && errno == EPERM)
 		fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -528,7 +581,8 @@ static int read_names(char ***out, size_t *n_out, const char *path)
 			}
 			break;
 		}
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+		if (de->d_name[0] == '.' && (de->d_name[1] == '\0' ||
+			(de->d_name[1] == '.' && de->d_name[2] == '\0')))
 			continue;
 		if (n == cap) {
 			size_t c2 = cap ? cap * 2 : 32;
@@ -548,7 +602,9 @@ static int read_names(char ***out, size_t *n_out, const char *path)
 	}
 	*out = names;
 	*n_out = n;
+	*dir_out = d;
 	names = NULL;
+	d = NULL;
 out:
 	if (d)
 		closedir(d);
@@ -573,19 +629,22 @@ static int add_dir_entries(fs_source *fs, entry_vec *a, const char *path, uint64
 {
 	char **names = NULL;
 	size_t n = 0;
-	int r;
+	DIR *dir = NULL;
+	int dfd, r;
 
-	if ((r = read_names(&names, &n, path)) < 0)
+	if ((r = read_names(&names, &n, &dir, path)) < 0)
 		return r;
+	dfd = dirfd(dir);
 	for (size_t i = 0; i < n && r >= 0; i++) {
 		char *child = join_path(path, names[i]);
 		if (!child) {
 			r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 			break;
 		}
-		r = add_path(fs, a, child, names[i], is_target ? ADD_TARGET : 0, target_dev);
+		r = add_path(fs, a, dfd, child, names[i], is_target ? ADD_TARGET : 0, target_dev);
 		free(child);
 	}
+	closedir(dir);
 	free_names(names, n);
 	return r;
 }
@@ -631,7 +690,7 @@ static int add_target_children(fs_source *fs, entry_vec *a, const target_node *t
 				"'%s' is already in the snapshot from another target, skipping", c->name);
 			continue;
 		}
-		r = add_path(fs, a, c->path, c->name, c->is_target ? ADD_TARGET : ADD_ON_THE_WAY, 0);
+		r = add_path(fs, a, -1, c->path, c->name, c->is_target ? ADD_TARGET : ADD_ON_THE_WAY, 0);
 	}
 	return r;
 }
@@ -688,32 +747,37 @@ static int fs_list(source *s, const source_entry *dir, source_entry **out, size_
 
 /* ---- reading ---- */
 
+/* Open a file for reading: one open(2), nothing else.  The checks that the
+ * open file is still the listed regular file are made by the first read,
+ * with one fstat after it (see fs_read), so a small file costs open, read,
+ * fstat, close.
+ *
+ * O_NONBLOCK keeps a file swapped for a fifo from blocking the open (and
+ * its reads: they fail, and the fstat then says why); it does nothing to
+ * the reads of a regular file (Linux ignores it there), so it is not
+ * cleared unless a read says EAGAIN.  O_NOATIME is refused (EPERM) for a
+ * file that is not ours unless we have CAP_FOWNER: after the first such
+ * refusal it is only asked for our own files. */
 static int fs_open(source *s, const source_entry *file, source_reader **out)
 {
 	fs_source *fs = fs_downcast(s);
 	fs_reader *rd = NULL;
-	struct stat st;
 	int fd, flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, r = 0;
+	int own = (uid_t)file->node.uid == fs->euid;
 
 	*out = NULL;
-	fd = open(file->path, flags | O_NOATIME);
-	if (fd < 0 && errno == EPERM)
+	if (own || !atomic_load_explicit(&fs->noatime_eperm, memory_order_relaxed)) {
+		fd = open(file->path, flags | O_NOATIME);
+		if (fd < 0 && errno == EPERM) {
+			if (!own)
+				atomic_store_explicit(&fs->noatime_eperm, 1, memory_order_relaxed);
+			fd = open(file->path, flags);
+		}
+	} else {
 		fd = open(file->path, flags);
+	}
 	if (fd < 0)
 		return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
-	if (fstat(fd, &st) < 0) {
-		r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = cairn_error_set(CAIRN_EIO, "is no longer a regular file");
-		goto out;
-	}
-	/* blocking reads from here on; keep O_NOATIME */
-	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) < 0) {
-		r = cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
-		goto out;
-	}
 	if (!(rd = calloc(1, sizeof(*rd))) || !(rd->path = strdup(file->path))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -726,8 +790,8 @@ static int fs_open(source *s, const source_entry *file, source_reader **out)
 	rd->size_before = file->node.size;
 	rd->mtime_before = file->node.mtime;
 	rd->ctime_before = file->node.ctime;
-	if ((uint64_t)st.st_ino != file->node.inode || (uint64_t)st.st_dev != file->node.device_id)
-		source_report(s, 0, file->path, "file was replaced after it was listed");
+	rd->ino = file->node.inode;
+	rd->dev = file->node.device_id;
 	fd = -1;
 	*out = &rd->base;
 	rd = NULL;
@@ -741,17 +805,70 @@ out:
 	return r;
 }
 
+static ssize_t read_fd(int fd, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(fd, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n;
+}
+
+/* After the first read: the open file must be a regular file (it may have
+ * been swapped for something else since it was listed); a different inode
+ * is a warning.  When every byte the file holds was read before this
+ * fstat, it also stands for the check at the end (fs_close) and the end of
+ * file is known without another read. */
+static int check_first_read(fs_reader *rd)
+{
+	struct stat st;
+
+	rd->checked = 1;
+	if (fstat(rd->fd, &st) < 0)
+		return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return cairn_error_set(CAIRN_EIO, "is no longer a regular file");
+	if ((uint64_t)st.st_ino != rd->ino || (uint64_t)st.st_dev != rd->dev)
+		source_report(&rd->src->base, 0, rd->path, "file was replaced after it was listed");
+	if ((uint64_t)st.st_size == rd->bytes_read) {
+		rd->end_st = st;
+		rd->eof_known = 1;
+	}
+	return 0;
+}
+
 static ssize_t fs_read(source_reader *r, void *buf, size_t len)
 {
 	fs_reader *rd = (fs_reader *)r;
 	ssize_t n;
+	int e, c;
 
-	do
-		n = read(rd->fd, buf, len);
-	while (n < 0 && errno == EINTR);
+	if (rd->eof_known && rd->checked) {
+		if (len > 0)
+			rd->at_eof = 1;
+		return 0;
+	}
+	n = read_fd(rd->fd, buf, len);
+	e = errno;
+	if (n > 0)
+		rd->bytes_read += (uint64_t)n;
+	if (!rd->checked && (c = check_first_read(rd)) < 0)
+		return c;
+	if (n < 0 && e == EAGAIN && !rd->blocking) {
+		/* a regular file whose reads honour O_NONBLOCK after all */
+		int fl = fcntl(rd->fd, F_GETFL);
+		if (fl < 0 || fcntl(rd->fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+			return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
+		rd->blocking = 1;
+		rd->eof_known = 0;
+		n = read_fd(rd->fd, buf, len);
+		e = errno;
+		if (n > 0)
+			rd->bytes_read += (uint64_t)n;
+	}
 	if (n < 0)
-		return cairn_error_set(CAIRN_EIO, "%s", strerror(errno));
-	rd->bytes_read += (uint64_t)n;
+		return cairn_error_set(CAIRN_EIO, "%s", strerror(e));
 	if (n == 0 && len > 0)
 		rd->at_eof = 1;
 	return n;
@@ -766,9 +883,17 @@ static void fs_close(source_reader *r)
 {
 	fs_reader *rd = (fs_reader *)r;
 	struct stat st;
+	int have = 0;
 
-	if (rd->at_eof && fstat(rd->fd, &st) == 0 &&
-		((uint64_t)st.st_size != rd->size_before || rd->bytes_read != rd->size_before ||
+	if (rd->at_eof) {
+		if (rd->eof_known) {
+			st = rd->end_st;
+			have = 1;
+		} else {
+			have = fstat(rd->fd, &st) == 0;
+		}
+	}
+	if (have && ((uint64_t)st.st_size != rd->size_before || rd->bytes_read != rd->size_before ||
 		 !same_time(rd->mtime_before, st.st_mtim) || !same_time(rd->ctime_before, st.st_ctim)))
 		source_report(&rd->src->base, 0, rd->path,
 			"file changed while it was read; stored the %llu bytes read",
@@ -967,6 +1092,9 @@ int source_fs_new(source **out, const source_fs_options *opts)
 	fs->base.report_payload = opts->report_payload;
 	fs->one_file_system = opts->one_file_system;
 	fs->with_atime = opts->with_atime;
+	fs->euid = geteuid();
+	atomic_init(&fs->no_listxattrat, 0);
+	atomic_init(&fs->noatime_eperm, 0);
 	if (!(fs->paths = calloc(opts->n_targets + 1, sizeof(char *))) ||
 		!(fs->excludes = calloc(opts->n_excludes + 1, sizeof(char *)))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
