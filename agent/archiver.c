@@ -29,14 +29,24 @@
  * thread): one chunk being stored and one queued behind it, so a helper
  * never waits while the reader cuts the next chunk, a big file keeps every
  * core busy, and at most 3 x threads - 2 chunk buffers exist.  When no
- * spare is free, or the urgent queue is full, the reader stores the chunk
- * itself (so the work balances itself: a reader whose helpers are busy
- * compresses too).  No chunk byte is copied by the archiver except the tail
- * of the last read after a cut.  Chunk buffers are mappings of
- * CAIRN_CHUNKER_MAX_SIZE (8 MiB) whose pages are only resident once touched;
- * a buffer that held more than BUF_KEEP bytes gives the pages beyond that
- * back when it returns to the spares or its reader finishes a file, so idle
- * buffers cost at most BUF_KEEP.
+ * spare is free, or the urgent queue is full, or the chunks handed off and
+ * not stored yet would pass HANDOFF_PER_SPARE bytes per spare with this one
+ * (unless none is), the reader stores the chunk itself (so the work balances itself: a reader
+ * whose helpers are busy compresses too).  No chunk byte is copied by the
+ * archiver except the tail of the last read after a cut.
+ *
+ * Memory.  Chunk buffers are mappings of CAIRN_CHUNKER_MAX_SIZE (8 MiB)
+ * whose pages are only resident once touched; after each chunk (stored by
+ * its reader, or by a helper that returns the buffer to the spares) and at
+ * the end of each file a buffer gives the pages beyond BUF_KEEP back.  So
+ * chunk memory is about the chunks being cut (one per reader) plus the
+ * handed-off bytes (bounded above) plus BUF_KEEP per idle buffer, not the
+ * largest chunk ever seen per buffer: a backup of mixed big files measured
+ * about 5 MiB on average and 11 MiB at the peak with two threads, from
+ * 10 and 17 MiB when every buffer kept 2 MiB and a reader kept its
+ * largest chunk until the end of the file.  Restic's chunks are 512 KiB
+ * to 8 MiB, mostly 0.5-2 MiB, so BUF_KEEP of 1 MiB re-faults pages only
+ * for the larger ones.
  *
  * Completion.  Each directory being archived has a dir_state holding its
  * listing (entries, which become the tree's nodes) and a reference count:
@@ -93,7 +103,8 @@
 #define CHUNK_MIN ((size_t)CAIRN_CHUNKER_MIN_SIZE)
 #define READ_STEP ((size_t)256 << 10)   /* reads after a chunk's first MinSize bytes */
 #define HANDOFF_MIN ((size_t)64 << 10)  /* smaller chunks are stored by their reader */
-#define BUF_KEEP ((size_t)2 << 20)      /* resident bytes an idle chunk buffer keeps */
+#define BUF_KEEP ((size_t)1 << 20)      /* resident bytes a chunk buffer keeps between chunks */
+#define HANDOFF_PER_SPARE ((size_t)2 << 20) /* handed-off bytes in flight, per spare buffer */
 #define BATCH_FILES 32
 #define BATCH_BYTES ((uint64_t)1 << 20)
 #define QUEUE_PER_THREAD 2
@@ -156,6 +167,8 @@ typedef struct archiver {
 	pthread_mutex_t spare_mu;
 	unsigned char **spare;  /* free chunk buffers */
 	size_t n_spare, n_spare_made, spare_max;
+	size_t handoff_bytes;   /* chunk bytes handed off and not stored yet */
+	size_t handoff_max;     /* their bound (a chunk is stored by its reader beyond it) */
 
 	pthread_mutex_t mu;     /* guards what follows */
 	archiver_stats *st;
@@ -268,28 +281,39 @@ static void buf_trim(unsigned char *b, size_t used)
 		madvise(b + BUF_KEEP, used - BUF_KEEP, MADV_DONTNEED);
 }
 
-/* A spare chunk buffer (made on demand, up to spare_max), or NULL when none
- * is free.  The caller owns it until put_spare. */
-static unsigned char *take_spare(archiver *a)
+/* A spare chunk buffer (made on demand, up to spare_max) for handing off a
+ * chunk of `len` bytes, or NULL when none is free or the chunks handed off
+ * and not stored yet would exceed handoff_max bytes with it (one chunk of
+ * any size may always be in flight, so big chunks are shared too).  The caller
+ * owns the buffer until put_spare, which also ends the `len` bytes'
+ * reservation. */
+static unsigned char *take_spare(archiver *a, size_t len)
 {
 	unsigned char *b = NULL;
 
 	pthread_mutex_lock(&a->spare_mu);
-	if (a->n_spare)
+	if (a->handoff_bytes > 0 && a->handoff_bytes + len > a->handoff_max)
+		b = NULL;
+	else if (a->n_spare)
 		b = a->spare[--a->n_spare];
 	else if (a->n_spare_made < a->spare_max && (b = buf_new()))
 		a->n_spare_made++;
+	if (b)
+		a->handoff_bytes += len;
 	pthread_mutex_unlock(&a->spare_mu);
 	return b;
 }
 
-/* Give a chunk buffer whose first `used` bytes were written back (there is
- * always room: spare holds spare_max plus one per thread). */
-static void put_spare(archiver *a, unsigned char *b, size_t used)
+/* Give back a chunk buffer whose first `used` bytes were written, ending
+ * the reservation of `len` handed-off bytes (there is always room: spare
+ * holds spare_max plus one per thread). */
+static void put_spare(archiver *a, unsigned char *b, size_t used, size_t len)
 {
 	buf_trim(b, used);
 	pthread_mutex_lock(&a->spare_mu);
 	a->spare[a->n_spare++] = b;
+	assert(a->handoff_bytes >= len);
+	a->handoff_bytes -= len;
 	pthread_mutex_unlock(&a->spare_mu);
 }
 
@@ -412,7 +436,7 @@ static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_
 	if ((r = cairn_node_add_content(node, &id)) < 0)
 		return r;
 	if (len >= HANDOFF_MIN && a->spare_max &&
-		cairn_repo_has_blob(a->repo, CAIRN_BLOB_DATA, &id) != 1 && (nb = take_spare(a))) {
+		cairn_repo_has_blob(a->repo, CAIRN_BLOB_DATA, &id) != 1 && (nb = take_spare(a, len))) {
 		job j;
 
 		/* the tail first: once queued, the buffer is the job's */
@@ -434,13 +458,18 @@ static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_
 		 * the reader's file holds one */
 		atomic_fetch_sub(&f->dir->refs, 1);
 		r = store_chunk(a, w->buf, len, &id, f);
-		put_spare(a, w->buf, w->used);
+		put_spare(a, w->buf, w->used, len);
 		w->buf = nb;
 		w->used = rest;
 		return r;
 	}
 	r = store_chunk(a, w->buf, len, &id, f);
 	memmove(w->buf, w->buf + len, rest);
+	/* the buffer now holds `rest` (< READ_STEP <= BUF_KEEP) bytes: give
+	 * back what a big chunk made resident, as a spare does */
+	buf_trim(w->buf, w->used);
+	if (w->used > BUF_KEEP)
+		w->used = BUF_KEEP;
 	return r;
 }
 
@@ -557,7 +586,7 @@ static void run_job(void *jp, unsigned worker, void *payload)
 		if (!atomic_load(&a->stop) &&
 			(r = store_chunk(a, j->u.blob.buf, j->u.blob.len, &j->u.blob.id, &j->u.blob.f)) < 0)
 			set_fatal(a, r);
-		put_spare(a, j->u.blob.buf, j->u.blob.used);
+		put_spare(a, j->u.blob.buf, j->u.blob.used, j->u.blob.len);
 		dir_unref(a, j->u.blob.f.dir, &w->scratch);
 	}
 }
@@ -752,6 +781,7 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 	if (a.threads > THREADS_MAX)
 		a.threads = THREADS_MAX;
 	a.spare_max = 2 * (a.threads - 1);
+	a.handoff_max = a.spare_max * HANDOFF_PER_SPARE;
 	a.batch.kind = JOB_FILES;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.spare_mu, NULL);
