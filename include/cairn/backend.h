@@ -92,7 +92,9 @@ CAIRN_API int cairn_backend_save(cairn_backend *be, const cairn_handle *h,
  * so a retry re-reads them from the start.  `sha256`, if not NULL, is the
  * SHA-256 of those bytes, for backends that sign the payload.  `fd` may be
  * any regular file, not only one from spool_open.  Memory use does not grow
- * with len. */
+ * with len.  After a successful save_fd of a spool file the descriptor may
+ * be the stored object itself (local: the file is linked into place), so
+ * the caller must only close it, never write to or truncate it. */
 CAIRN_API int cairn_backend_spool_open(int *fd_out, cairn_backend *be);
 CAIRN_API int cairn_backend_save_fd(cairn_backend *be, const cairn_handle *h, int fd,
 	uint64_t len, const cairn_id *sha256);
