@@ -14,6 +14,17 @@
  * not a file, is the unit of handoff, so a tree of tiny files costs one
  * queue operation per 32 files, not per file.
  *
+ * Walking is shared too: a subdirectory is listed and walked as a job of
+ * its own (JOB_DIR) when the normal queue has room, else right where it was
+ * met.  So when there is little to read (an incremental run over unchanged
+ * files, where listing, the parent's trees, index lookups and tree encoding
+ * are all the work) every worker walks, and when the queue is full of
+ * batches (an initial run) the walker keeps walking as before.  A worker
+ * walking a directory fills a batch of its own, which it submits with
+ * CAIRN_POOL_TRY (a worker must never wait for room) or else reads itself,
+ * always before its job ends.  Which thread walks a directory changes
+ * nothing in its tree.
+ *
  * A worker reads a file of its batch straight into its chunk buffer (no
  * separate read buffer: the first read of a chunk asks for the chunker's
  * MinSize, later ones for READ_STEP), scans it with the chunker, and at each
@@ -68,8 +79,9 @@
  * reference; each entry is then only touched by the one job that reads that
  * file (its node) or by the finishing of that subdirectory (its subtree id),
  * and the last reference's release orders all of those writes before the
- * tree is encoded.  Per-worker state (chunk buffer, tree scratch) is indexed
- * by the pool's worker number; the walker has its own slot after them.
+ * tree is encoded.  Per-worker state (chunk buffer, tree scratch, the batch
+ * being filled) is indexed by the pool's worker number; the walker has its
+ * own slot after them.
  * Statistics, reports, progress and the first fatal error are under `mu`;
  * no source or repository call is made with `mu` held.
  *
@@ -130,7 +142,7 @@ typedef struct file_ref {
 	size_t index;
 } file_ref;
 
-enum { JOB_FILES = 1, JOB_BLOB = 2 };
+enum { JOB_FILES = 1, JOB_BLOB = 2, JOB_DIR = 3 };
 
 typedef struct job {
 	int kind;
@@ -146,6 +158,13 @@ typedef struct job {
 			cairn_id id;
 			file_ref f;          /* the file it belongs to (reference held, for messages) */
 		} blob;
+		struct {
+			dir_state *parent;   /* holds one reference */
+			size_t index;        /* the directory to list and walk: parent->entries[index] */
+			cairn_node *prev;    /* owned copy of the parent snapshot's node, or NULL */
+			int has_psub;
+			cairn_id psub;       /* the parent snapshot's tree for it */
+		} dir;
 	} u;
 } job;
 
@@ -153,6 +172,9 @@ typedef struct wctx {
 	unsigned char *buf;     /* the current chunk buffer (CHUNK_MAX), NULL until needed */
 	size_t used;            /* bytes of buf written since it was last trimmed */
 	cairn_buf scratch;      /* tree encoding, parent tree loading */
+	int is_worker;          /* a pool worker (submits only with CAIRN_POOL_TRY) */
+	job batch;              /* walking: the file batch being filled */
+	uint64_t batch_bytes;
 } wctx;
 
 typedef struct archiver {
@@ -179,9 +201,6 @@ typedef struct archiver {
 
 	int root_done;          /* the root tree is saved: root is its id */
 	cairn_id root;
-
-	job batch;              /* walker only: the batch being filled */
-	uint64_t batch_bytes;
 } archiver;
 
 static uint64_t now_ns(void)
@@ -561,6 +580,26 @@ out:
 	return r;
 }
 
+/* Read and store the files of a batch, dropping their references. */
+static void run_files(archiver *a, wctx *w, job *j)
+{
+	int r;
+
+	for (unsigned k = 0; k < j->u.files.n; k++) {
+		file_ref *f = &j->u.files.f[k];
+		if (!stopped(a)) {
+			r = save_file(a, w, f);
+			if (r == 0)
+				f->dir->flags[f->index] |= F_SKIP;
+			else if (r < 0)
+				set_fatal(a, r);
+		}
+		dir_unref(a, f->dir, &w->scratch);
+	}
+}
+
+static void walk_dir_job(archiver *a, wctx *w, job *j);
+
 /* The pool's job function.  Every reference a job holds is dropped here,
  * also when the run stops (then the work itself is skipped). */
 static void run_job(void *jp, unsigned worker, void *payload)
@@ -571,17 +610,9 @@ static void run_job(void *jp, unsigned worker, void *payload)
 	int r;
 
 	if (j->kind == JOB_FILES) {
-		for (unsigned k = 0; k < j->u.files.n; k++) {
-			file_ref *f = &j->u.files.f[k];
-			if (!stopped(a)) {
-				r = save_file(a, w, f);
-				if (r == 0)
-					f->dir->flags[f->index] |= F_SKIP;
-				else if (r < 0)
-					set_fatal(a, r);
-			}
-			dir_unref(a, f->dir, &w->scratch);
-		}
+		run_files(a, w, j);
+	} else if (j->kind == JOB_DIR) {
+		walk_dir_job(a, w, j);
 	} else {
 		if (!atomic_load(&a->stop) &&
 			(r = store_chunk(a, j->u.blob.buf, j->u.blob.len, &j->u.blob.id, &j->u.blob.f)) < 0)
@@ -615,35 +646,39 @@ static int unchanged(archiver *a, const cairn_node *prev, const cairn_node *n)
 	return 1;
 }
 
-/* Submit the batch being filled (blocking while the queue is full). */
-static void flush_batch(archiver *a)
+/* Submit the batch this thread is filling: the calling thread waits while
+ * the queue is full; a worker, which must not wait for room, reads the
+ * files itself then. */
+static void flush_batch(archiver *a, wctx *w)
 {
-	if (a->batch.u.files.n == 0)
+	if (w->batch.u.files.n == 0)
 		return;
-	cairn_pool_submit(a->pool, &a->batch, 0);
-	memset(&a->batch, 0, sizeof(a->batch));
-	a->batch.kind = JOB_FILES;
-	a->batch_bytes = 0;
+	if (cairn_pool_submit(a->pool, &w->batch, w->is_worker ? CAIRN_POOL_TRY : 0) != 0)
+		run_files(a, w, &w->batch);
+	memset(&w->batch, 0, sizeof(w->batch));
+	w->batch.kind = JOB_FILES;
+	w->batch_bytes = 0;
 }
 
-/* Put file `index` of d into the batch (it takes a reference on d). */
-static void queue_file(archiver *a, dir_state *d, size_t index)
+/* Put file `index` of d into this thread's batch (it takes a reference on d). */
+static void queue_file(archiver *a, wctx *w, dir_state *d, size_t index)
 {
-	file_ref *f = &a->batch.u.files.f[a->batch.u.files.n++];
+	file_ref *f = &w->batch.u.files.f[w->batch.u.files.n++];
 
 	atomic_fetch_add(&d->refs, 1);
 	f->dir = d;
 	f->index = index;
-	a->batch_bytes += d->entries[index].node.size;
-	if (a->batch.u.files.n == BATCH_FILES || a->batch_bytes >= BATCH_BYTES)
-		flush_batch(a);
+	w->batch_bytes += d->entries[index].node.size;
+	if (w->batch.u.files.n == BATCH_FILES || w->batch_bytes >= BATCH_BYTES)
+		flush_batch(a, w);
 }
 
 /* Load the parent's tree for a directory; a failure is a warning and means
  * "no parent" for this directory (its files are read again). */
-static void load_parent(archiver *a, cairn_tree *out, const cairn_id *id, const char *path)
+static void load_parent(archiver *a, wctx *w, cairn_tree *out, const cairn_id *id,
+	const char *path)
 {
-	cairn_buf *scratch = &a->w[a->threads].scratch;
+	cairn_buf *scratch = &w->scratch;
 	char hex[CAIRN_ID_HEX_SIZE];
 
 	if (!id)
@@ -702,16 +737,85 @@ out:
 	return r;
 }
 
-/* Walk the listed directory d (whose parent snapshot tree is parent_tree):
- * unchanged files take the parent's content, other files go into batches,
- * subdirectories are listed and walked.  Drops the walker's reference on d
- * at the end.  Errors are recorded with set_fatal. */
-static void walk_dir(archiver *a, dir_state *d, const cairn_id *parent_tree)
+static void walk_dir(archiver *a, wctx *w, dir_state *d, const cairn_id *parent_tree);
+
+/* List and walk subdirectory `index` of d (p: the parent snapshot's node
+ * for it, psub its tree): as a job of its own when the queue has room (it
+ * holds a reference on d and a copy of p), else right here. */
+static void walk_subdir(archiver *a, wctx *w, dir_state *d, size_t index, const cairn_node *p,
+	const cairn_id *psub)
+{
+	dir_state *child = NULL;
+	job j;
+	int r;
+
+	memset(&j, 0, sizeof(j));
+	j.kind = JOB_DIR;
+	j.u.dir.parent = d;
+	j.u.dir.index = index;
+	if (psub) {
+		j.u.dir.has_psub = 1;
+		j.u.dir.psub = *psub;
+	}
+	if (!p || (j.u.dir.prev = calloc(1, sizeof(*j.u.dir.prev))) != NULL) {
+		if (p && cairn_node_copy(j.u.dir.prev, p) < 0) {
+			free(j.u.dir.prev);
+			j.u.dir.prev = NULL;
+		} else {
+			atomic_fetch_add(&d->refs, 1);
+			if (cairn_pool_submit(a->pool, &j, CAIRN_POOL_TRY) == 0)
+				return;
+			atomic_fetch_sub(&d->refs, 1); /* never the last: the caller holds one */
+			if (j.u.dir.prev)
+				cairn_node_release(j.u.dir.prev);
+			free(j.u.dir.prev);
+		}
+	}
+	if ((r = list_dir(&child, a, d, index, p)) < 0) {
+		set_fatal(a, r);
+		return;
+	}
+	if (!child) {
+		d->flags[index] |= F_SKIP;
+		return;
+	}
+	walk_dir(a, w, child, psub);
+}
+
+/* A JOB_DIR: list the directory and walk it; the files it queues are in
+ * this worker's batch, submitted (or read here) before the job ends, so no
+ * work waits in a worker that goes idle. */
+static void walk_dir_job(archiver *a, wctx *w, job *j)
+{
+	dir_state *d = j->u.dir.parent, *child = NULL;
+	int r;
+
+	if (!stopped(a)) {
+		if ((r = list_dir(&child, a, d, j->u.dir.index, j->u.dir.prev)) < 0)
+			set_fatal(a, r);
+		else if (!child)
+			d->flags[j->u.dir.index] |= F_SKIP;
+		else
+			walk_dir(a, w, child, j->u.dir.has_psub ? &j->u.dir.psub : NULL);
+		flush_batch(a, w);
+	}
+	if (j->u.dir.prev)
+		cairn_node_release(j->u.dir.prev);
+	free(j->u.dir.prev);
+	dir_unref(a, d, &w->scratch);
+}
+
+/* Walk the listed directory d (whose parent snapshot tree is parent_tree)
+ * in the calling thread (w is its state): unchanged files take the
+ * parent's content, other files go into batches, subdirectories are walked
+ * (walk_subdir).  Drops the walker's reference on d at the end.  Errors
+ * are recorded with set_fatal. */
+static void walk_dir(archiver *a, wctx *w, dir_state *d, const cairn_id *parent_tree)
 {
 	cairn_tree prev = CAIRN_TREE_INIT;
 	int r;
 
-	load_parent(a, &prev, parent_tree, dir_path(d));
+	load_parent(a, w, &prev, parent_tree, dir_path(d));
 	for (size_t i = 0; i < d->n && !stopped(a); i++) {
 		source_entry *e = &d->entries[i];
 		const cairn_node *p = cairn_tree_find(&prev, e->node.name);
@@ -733,26 +837,17 @@ static void walk_dir(archiver *a, dir_state *d, const cairn_id *parent_tree)
 			}
 			if (p)
 				d->flags[i] |= F_HAS_PREV;
-			queue_file(a, d, i);
+			queue_file(a, w, d, i);
 		} else if (e->node.type == CAIRN_NODE_DIR) {
 			const cairn_id *psub = p && p->type == CAIRN_NODE_DIR && p->has_subtree
 				? &p->subtree : NULL;
-			dir_state *child = NULL;
 
-			if ((r = list_dir(&child, a, d, i, p)) < 0) {
-				set_fatal(a, r);
-				goto out;
-			}
-			if (!child) {
-				d->flags[i] |= F_SKIP;
-				continue;
-			}
-			walk_dir(a, child, psub);
+			walk_subdir(a, w, d, i, p, psub);
 		}
 	}
 out:
 	cairn_tree_release(&prev);
-	dir_unref(a, d, &a->w[a->threads].scratch);
+	dir_unref(a, d, &w->scratch);
 }
 
 static unsigned default_threads(void)
@@ -782,7 +877,6 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 		a.threads = THREADS_MAX;
 	a.spare_max = 2 * (a.threads - 1);
 	a.handoff_max = a.spare_max * HANDOFF_PER_SPARE;
-	a.batch.kind = JOB_FILES;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.spare_mu, NULL);
 	atomic_init(&a.stop, 0);
@@ -791,7 +885,12 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 	if ((r = cairn_chunker_tables_init(&a.tables,
 		cairn_repo_config(repo)->chunker_polynomial)) < 0)
 		goto out;
-	if (!(a.w = calloc(a.threads + 1, sizeof(*a.w))) ||
+	if ((a.w = calloc(a.threads + 1, sizeof(*a.w))) != NULL)
+		for (unsigned i = 0; i <= a.threads; i++) {
+			a.w[i].is_worker = i < a.threads;
+			a.w[i].batch.kind = JOB_FILES;
+		}
+	if (!a.w ||
 		!(a.spare = calloc(a.spare_max + a.threads + 1, sizeof(*a.spare)))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -807,8 +906,8 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 
 	if ((r = list_dir(&root, &a, NULL, 0, NULL)) < 0)
 		goto out; /* the root listing failing is fatal */
-	walk_dir(&a, root, opts->parent_tree);
-	flush_batch(&a);
+	walk_dir(&a, &a.w[a.threads], root, opts->parent_tree);
+	flush_batch(&a, &a.w[a.threads]);
 	cairn_pool_wait(a.pool);
 
 	r = 0;

@@ -4,14 +4,15 @@
  * The archiver writes blobs only; the caller flushes the repository
  * (cairn_repo_flush) and then saves the snapshot naming the returned tree.
  *
- * Threads: archiver_run lists directories in the calling thread and reads,
- * chunks and stores files in `threads` worker threads (archiver.c).  It
- * therefore needs more of a source than source.h promises for one thread:
- * open/read/close of different files may run at the same time in different
- * workers (list is only ever called from the calling thread), and the
- * source's report callback may be called from any of them.  Both sources in
- * agent/ meet this (readers share nothing but the report callback, which the
- * archiver replaces by a serialised one during the run).  The option
+ * Threads: archiver_run lists directories in the calling thread and in
+ * `threads` worker threads, which also read, chunk and store files
+ * (archiver.c).  It therefore needs what source.h asks of a source: list of
+ * different directories and open/read/close of different files may run at
+ * the same time in different threads, and the source's report callback may
+ * be called from any of them.  Both sources in agent/ meet this (the memory
+ * source is immutable while it is read; the file-system walk guards its
+ * user/group name cache with a mutex; readers share nothing but the report
+ * callback, which the archiver replaces by a serialised one during the run).  The option
  * callbacks are called one at a time, from any of these threads.
  */
 #ifndef CAIRN_AGENT_ARCHIVER_H

@@ -22,10 +22,11 @@
  * callback and the entry is left out (error) or kept (warning).  An error
  * means the snapshot is incomplete (exit code 3).
  *
- * Ownership and threads: list() is called from one thread (the archiver's
- * walker); open() and the reader operations are called from the archiver's
- * worker threads, several files at once, so an implementation's open() must
- * be thread-safe (a reader itself is used by one thread at a time).
+ * Ownership and threads: list(), open() and the reader operations are
+ * called from the archiver's threads, several directories and files at
+ * once, so an implementation's list() and open() must be thread-safe (a
+ * reader itself is used by one thread at a time; each directory is listed
+ * once).
  * Entries returned by list() belong to the caller (source_entries_free).  A
  * reader belongs to the caller until source_reader_close().
  */

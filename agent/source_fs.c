@@ -37,9 +37,23 @@
  * Reading: files are opened O_RDONLY|O_NOFOLLOW|O_NONBLOCK (so a file that
  * was swapped for a fifo cannot block us) plus O_NOATIME where permitted;
  * directories are opened with O_NOATIME too, so a backup does not change the
- * atimes it records.  When a file's size, mtime or ctime after reading differ
- * from the listing, or the bytes read differ from the listed size, the
- * reader reports a warning; the archiver stores what was read.
+ * atimes it records.  One fstat after the first read checks that the open
+ * file is still a regular file (and warns when it is another inode); when a
+ * file's size, mtime or ctime after reading differ from the listing, or the
+ * bytes read differ from the listed size, the reader reports a warning; the
+ * archiver stores what was read.
+ *
+ * System calls per entry (what restic makes per file, no more): listing,
+ * fstatat and listxattrat relative to the open directory (lgetxattr only
+ * for names listxattrat returned, readlinkat for symlinks); reading a
+ * small file, open, read, fstat, close (the fstat after a read that got the
+ * whole file stands for the end-of-read check, and the end of file needs no
+ * second read).
+ *
+ * Threads: listings of different directories and readers of different
+ * files may run at the same time (source.h); the user and group name cache
+ * is under id_mu, everything else a listing touches is its own or
+ * read-only.
  *
  * Invariants: every entry's path is its absolute path; priv holds the
  * device of the target it was reached from (for one_file_system).
@@ -49,6 +63,7 @@
 #include <fcntl.h>
 #include <fnmatch.h>
 #include <grp.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -90,6 +105,7 @@ typedef struct fs_source {
 	int one_file_system;
 	int with_atime;
 	target_node root;
+	pthread_mutex_t id_mu;      /* guards users and groups: listings run in several threads */
 	idcache users, groups;
 	atomic_int no_listxattrat;  /* the kernel (or a seccomp filter) refused listxattrat */
 	atomic_int noatime_eperm;   /* O_NOATIME was refused for a file we do not own */
@@ -430,8 +446,11 @@ static int fill_entry(fs_source *fs, source_entry *e, int dirfd, const char *pat
 	n->ctime = ts_time(st->st_ctim);
 	n->uid = (uint32_t)st->st_uid;
 	n->gid = (uint32_t)st->st_gid;
-	if ((r = idcache_lookup(&fs->users, n->uid, 0, &n->user)) < 0 ||
-		(r = idcache_lookup(&fs->groups, n->gid, 1, &n->group)) < 0)
+	pthread_mutex_lock(&fs->id_mu);
+	if ((r = idcache_lookup(&fs->users, n->uid, 0, &n->user)) >= 0)
+		r = idcache_lookup(&fs->groups, n->gid, 1, &n->group);
+	pthread_mutex_unlock(&fs->id_mu);
+	if (r < 0)
 		goto out;
 	n->inode = (uint64_t)st->st_ino;
 	n->device_id = (uint64_t)st->st_dev;
@@ -1072,6 +1091,7 @@ static void fs_free(source *s)
 	free(fs->excludes);
 	idcache_release(&fs->users);
 	idcache_release(&fs->groups);
+	pthread_mutex_destroy(&fs->id_mu);
 	target_node_release(&fs->root);
 	free(fs);
 }
@@ -1088,6 +1108,7 @@ int source_fs_new(source **out, const source_fs_options *opts)
 	if (!(fs = calloc(1, sizeof(*fs))))
 		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
 	fs->base.ops = &fs_ops;
+	pthread_mutex_init(&fs->id_mu, NULL);
 	fs->base.report = opts->report;
 	fs->base.report_payload = opts->report_payload;
 	fs->one_file_system = opts->one_file_system;
