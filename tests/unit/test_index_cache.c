@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -820,7 +821,14 @@ static void test_repo_session_crash(void)
 		snprintf((char *)data, sizeof(data), "crash test blob %d", k);
 		CHECK_OK(cairn_repo_save_blob(&ids[k], NULL, repo, CAIRN_BLOB_DATA, data, sizeof(data), NULL));
 	}
-	cairn_repo_get_stats(repo, &rs);
+	/* packs are stored by uploader threads: wait (up to 20 s) until one is */
+	for (int tries = 0; tries < 2000; tries++) {
+		struct timespec pause = { 0, 10000000L };
+		cairn_repo_get_stats(repo, &rs);
+		if (rs.packs_written > 0)
+			break;
+		nanosleep(&pause, NULL);
+	}
 	CHECK(rs.packs_written > 0);
 	CHECK_INT(rs.index_files_written, 0);
 	/* a stored blob is known to this session (overlay) */
