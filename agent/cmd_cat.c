@@ -292,7 +292,7 @@ int cmd_cat(const cli_globals *g, int argc, char **argv)
 		return CLI_EXIT_FATAL;
 	}
 
-	if ((rc = cli_repo_open(&r, g, CLI_LOCK_SHARED, is_blob)) != 0)
+	if ((rc = cli_repo_open(&r, g, CLI_LOCK_SHARED_DEFERRED, is_blob)) != 0)
 		goto out;
 	if (strcmp(what, "config") == 0)
 		rc = cat_config(&r);
@@ -304,6 +304,5 @@ int cmd_cat(const cli_globals *g, int argc, char **argv)
 		rc = cat_unpacked(&r, strcmp(what, "snapshot") == 0 ? CAIRN_FILE_SNAPSHOT
 			: strcmp(what, "index") == 0 ? CAIRN_FILE_INDEX : CAIRN_FILE_LOCK, arg);
 out:
-	cli_repo_close(&r);
-	return rc;
+	return cli_repo_finish(&r, rc);
 }

@@ -36,7 +36,9 @@ static const command commands[] = {
 
 static const char global_usage[] =
 	"Global options (before or after the command):\n"
-	"  -r, --repo REPO          repository: a folder, or local:PATH\n"
+	"  -r, --repo REPO          repository: a folder, local:PATH,\n"
+	"                           s3:https://HOST[:PORT]/BUCKET[/PREFIX], s3:BUCKET[/PREFIX] (AWS),\n"
+	"                           rest:http(s)://[USER:PASS@]HOST:PORT/[PATH]\n"
 	"                           (default: $CAIRN_REPOSITORY, then $RESTIC_REPOSITORY)\n"
 	"  -p, --password-file F    read the password from F (also $CAIRN_PASSWORD_FILE;\n"
 	"                           $CAIRN_PASSWORD, $RESTIC_PASSWORD, $RESTIC_PASSWORD_FILE)\n"
