@@ -27,37 +27,42 @@
  *
  * A worker reads a file of its batch straight into its chunk buffer (no
  * separate read buffer: the first read of a chunk asks for the chunker's
- * MinSize, later ones for READ_STEP), scans it with the chunker, and at each
- * cut hashes the chunk (SHA-256) and appends the id to the file's content
- * list, so content order is the file's order by construction.  Storing the
- * chunk (dedup lookup, zstd, seal, pack, upload: cairn_repo_save_blob) is
- * then either done by the reader itself, or, for a chunk of at least
- * HANDOFF_MIN bytes that is not in the index yet, handed to another worker
- * as an urgent job: the reader takes a spare chunk buffer, moves the bytes
+ * MinSize, later ones for READ_STEP) and scans it with the chunker.  At each
+ * cut the chunk gets the next slot of the file's content list, so content
+ * order is the file's order by construction; hashing it (SHA-256) into that
+ * slot and storing it (dedup lookup, zstd, seal, pack, upload:
+ * cairn_repo_save_blob) is then either done by the reader itself, or, for a
+ * chunk of at least HANDOFF_MIN bytes, handed to another worker as an
+ * urgent job: the reader takes a spare chunk buffer, moves the bytes
  * already read past the cut into it and goes on cutting, while the job owns
- * the full buffer until the chunk is stored and then returns it to the
- * spares.  There are two spare buffers per other worker (none with one
- * thread): one chunk being stored and one queued behind it, so a helper
+ * the full buffer until the chunk is hashed and stored and then returns it
+ * to the spares.  Handing off the hash too means a big file whose chunks
+ * are all known (an incremental run after a small change) still shares its
+ * work: cutting, hashing and the lookup each take a similar share.  Slots
+ * are filled under content_mu, which the reader also takes to grow the
+ * list.  There are two spare buffers per other worker (none with one
+ * thread): one chunk being handled and one queued behind it, so a helper
  * never waits while the reader cuts the next chunk, a big file keeps every
  * core busy, and at most 3 x threads - 2 chunk buffers exist.  When no
  * spare is free, or the urgent queue is full, or the chunks handed off and
- * not stored yet would pass HANDOFF_PER_SPARE bytes per spare with this one
- * (unless none is), the reader stores the chunk itself (so the work balances itself: a reader
- * whose helpers are busy compresses too).  No chunk byte is copied by the
- * archiver except the tail of the last read after a cut.
+ * not done yet would pass HANDOFF_PER_SPARE bytes per spare with this one
+ * (unless none is), the reader hashes and stores the chunk itself (so the
+ * work balances itself: a reader whose helpers are busy compresses too).
+ * No chunk byte is copied by the archiver except the tail of the last read
+ * after a cut.
  *
  * Memory.  Chunk buffers are mappings of CAIRN_CHUNKER_MAX_SIZE (8 MiB)
- * whose pages are only resident once touched; after each chunk (stored by
- * its reader, or by a helper that returns the buffer to the spares) and at
- * the end of each file a buffer gives the pages beyond BUF_KEEP back.  So
- * chunk memory is about the chunks being cut (one per reader) plus the
- * handed-off bytes (bounded above) plus BUF_KEEP per idle buffer, not the
- * largest chunk ever seen per buffer: a backup of mixed big files measured
- * about 5 MiB on average and 11 MiB at the peak with two threads, from
- * 10 and 17 MiB when every buffer kept 2 MiB and a reader kept its
- * largest chunk until the end of the file.  Restic's chunks are 512 KiB
- * to 8 MiB, mostly 0.5-2 MiB, so BUF_KEEP of 1 MiB re-faults pages only
- * for the larger ones.
+ * whose pages are only resident once touched.  A buffer returning to the
+ * spares, and a reader's buffer at the end of each file or after a chunk
+ * that made more than BUF_TRIM_AT resident, gives the pages beyond BUF_KEEP
+ * back.  So chunk memory is about the chunks being cut (one per reader, at
+ * most BUF_TRIM_AT kept between chunks) plus the handed-off bytes (bounded
+ * above) plus BUF_KEEP per idle buffer, not the largest chunk ever seen per
+ * buffer (a reader used to keep that until the end of its file).  Trimming
+ * after every chunk would keep less, but pages given back are faulted in
+ * again by the next chunk's reads: measured 14% of an incremental run's
+ * cycles in page faults with BUF_KEEP at 1 MiB and a trim per chunk.
+ * Restic's chunks are 512 KiB to 8 MiB, mostly 0.5-2 MiB.
  *
  * Completion.  Each directory being archived has a dir_state holding its
  * listing (entries, which become the tree's nodes) and a reference count:
@@ -115,7 +120,8 @@
 #define CHUNK_MIN ((size_t)CAIRN_CHUNKER_MIN_SIZE)
 #define READ_STEP ((size_t)256 << 10)   /* reads after a chunk's first MinSize bytes */
 #define HANDOFF_MIN ((size_t)64 << 10)  /* smaller chunks are stored by their reader */
-#define BUF_KEEP ((size_t)1 << 20)      /* resident bytes a chunk buffer keeps between chunks */
+#define BUF_KEEP ((size_t)2 << 20)      /* resident bytes an idle chunk buffer keeps */
+#define BUF_TRIM_AT ((size_t)4 << 20)   /* a reader's buffer is trimmed to BUF_KEEP above this */
 #define HANDOFF_PER_SPARE ((size_t)2 << 20) /* handed-off bytes in flight, per spare buffer */
 #define BATCH_FILES 32
 #define BATCH_BYTES ((uint64_t)1 << 20)
@@ -155,8 +161,8 @@ typedef struct job {
 			unsigned char *buf;  /* owned by the job: a chunk buffer, back to the spares */
 			size_t used;         /* bytes of buf ever written (for buf_trim) */
 			size_t len;
-			cairn_id id;
-			file_ref f;          /* the file it belongs to (reference held, for messages) */
+			size_t slot;         /* its place in the file's content list, to fill */
+			file_ref f;          /* the file it belongs to (reference held) */
 		} blob;
 		struct {
 			dir_state *parent;   /* holds one reference */
@@ -186,6 +192,7 @@ typedef struct archiver {
 	cairn_pool *pool;
 	wctx *w;                /* threads + 1: the workers, then the walker */
 
+	pthread_mutex_t content_mu; /* a reader growing a content list vs helpers filling slots */
 	pthread_mutex_t spare_mu;
 	unsigned char **spare;  /* free chunk buffers */
 	size_t n_spare, n_spare_made, spare_max;
@@ -440,22 +447,51 @@ static int store_chunk(archiver *a, const unsigned char *data, size_t len, const
 	return 0;
 }
 
+/* Append a placeholder for a chunk's id to the file's content list (under
+ * content_mu: a helper may be filling an earlier slot of the same list);
+ * its index in *slot. */
+static int add_slot(archiver *a, cairn_node *node, size_t *slot)
+{
+	static const cairn_id zero;
+	int r;
+
+	pthread_mutex_lock(&a->content_mu);
+	*slot = node->n_content;
+	r = cairn_node_add_content(node, &zero);
+	pthread_mutex_unlock(&a->content_mu);
+	return r;
+}
+
+/* Hash a chunk and put its id into its slot of the file's content list. */
+static void fill_slot(archiver *a, const file_ref *f, size_t slot, const unsigned char *data,
+	size_t len, cairn_id *id_out)
+{
+	cairn_node *node = &f->dir->entries[f->index].node;
+
+	cairn_sha256(id_out, data, len);
+	pthread_mutex_lock(&a->content_mu);
+	node->content[slot] = *id_out;
+	pthread_mutex_unlock(&a->content_mu);
+}
+
 /* The chunk is w->buf[0, len); w->buf[len, len + rest) already belongs to
- * the next chunk.  Hash it, append its id to the file's content list, and
- * store it here or hand it to another worker.  Afterwards w->buf (maybe
- * another buffer) starts with those `rest` bytes. */
+ * the next chunk.  Give it a slot in the file's content list, then hash and
+ * store it here, or hand both to another worker (for a chunk of at least
+ * HANDOFF_MIN bytes when a spare buffer is free: the helper hashes it too,
+ * so a file whose chunks are all known already, as in an incremental run,
+ * still shares its work).  Afterwards w->buf (maybe another buffer) starts
+ * with those `rest` bytes. */
 static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_t rest)
 {
 	cairn_node *node = &f->dir->entries[f->index].node;
 	unsigned char *nb = NULL;
+	size_t slot;
 	cairn_id id;
 	int r;
 
-	cairn_sha256(&id, w->buf, len);
-	if ((r = cairn_node_add_content(node, &id)) < 0)
+	if ((r = add_slot(a, node, &slot)) < 0)
 		return r;
-	if (len >= HANDOFF_MIN && a->spare_max &&
-		cairn_repo_has_blob(a->repo, CAIRN_BLOB_DATA, &id) != 1 && (nb = take_spare(a, len))) {
+	if (len >= HANDOFF_MIN && a->spare_max && (nb = take_spare(a, len))) {
 		job j;
 
 		/* the tail first: once queued, the buffer is the job's */
@@ -465,7 +501,7 @@ static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_
 		j.u.blob.buf = w->buf;
 		j.u.blob.used = w->used;
 		j.u.blob.len = len;
-		j.u.blob.id = id;
+		j.u.blob.slot = slot;
 		j.u.blob.f = *f;
 		atomic_fetch_add(&f->dir->refs, 1);
 		if (cairn_pool_submit(a->pool, &j, CAIRN_POOL_URGENT | CAIRN_POOL_TRY) == 0) {
@@ -476,19 +512,23 @@ static int emit_chunk(archiver *a, wctx *w, const file_ref *f, size_t len, size_
 		/* urgent queue full: store it here; never the last reference,
 		 * the reader's file holds one */
 		atomic_fetch_sub(&f->dir->refs, 1);
+		fill_slot(a, f, slot, w->buf, len, &id);
 		r = store_chunk(a, w->buf, len, &id, f);
 		put_spare(a, w->buf, w->used, len);
 		w->buf = nb;
 		w->used = rest;
 		return r;
 	}
+	fill_slot(a, f, slot, w->buf, len, &id);
 	r = store_chunk(a, w->buf, len, &id, f);
 	memmove(w->buf, w->buf + len, rest);
 	/* the buffer now holds `rest` (< READ_STEP <= BUF_KEEP) bytes: give
-	 * back what a big chunk made resident, as a spare does */
-	buf_trim(w->buf, w->used);
-	if (w->used > BUF_KEEP)
+	 * back what a big chunk made resident (not after every chunk: pages
+	 * given back are faulted in again by the next chunk's reads) */
+	if (w->used > BUF_TRIM_AT) {
+		buf_trim(w->buf, w->used);
 		w->used = BUF_KEEP;
+	}
 	return r;
 }
 
@@ -570,12 +610,12 @@ out:
 	if (w->used > BUF_KEEP)
 		w->used = BUF_KEEP;
 	if (r <= 0) {
-		/* the node is not stored: bytes read so far are not "processed" */
+		/* the node is not stored (its entry is left out of the tree): bytes
+		 * read so far are not "processed".  Its content list stays until
+		 * the directory is freed, after every helper filling a slot of it
+		 * is done (each holds a reference on the directory). */
 		if (total)
 			add_bytes(a, -(int64_t)total, e->path);
-		free(n->content);
-		n->content = NULL;
-		n->n_content = 0;
 	}
 	return r;
 }
@@ -614,9 +654,13 @@ static void run_job(void *jp, unsigned worker, void *payload)
 	} else if (j->kind == JOB_DIR) {
 		walk_dir_job(a, w, j);
 	} else {
-		if (!atomic_load(&a->stop) &&
-			(r = store_chunk(a, j->u.blob.buf, j->u.blob.len, &j->u.blob.id, &j->u.blob.f)) < 0)
-			set_fatal(a, r);
+		cairn_id id;
+
+		if (!atomic_load(&a->stop)) {
+			fill_slot(a, &j->u.blob.f, j->u.blob.slot, j->u.blob.buf, j->u.blob.len, &id);
+			if ((r = store_chunk(a, j->u.blob.buf, j->u.blob.len, &id, &j->u.blob.f)) < 0)
+				set_fatal(a, r);
+		}
 		put_spare(a, j->u.blob.buf, j->u.blob.used, j->u.blob.len);
 		dir_unref(a, j->u.blob.f.dir, &w->scratch);
 	}
@@ -879,6 +923,7 @@ int archiver_run(cairn_id *tree_out, archiver_stats *stats_out, cairn_repo *repo
 	a.handoff_max = a.spare_max * HANDOFF_PER_SPARE;
 	pthread_mutex_init(&a.mu, NULL);
 	pthread_mutex_init(&a.spare_mu, NULL);
+	pthread_mutex_init(&a.content_mu, NULL);
 	atomic_init(&a.stop, 0);
 	src->report = count_report;
 	src->report_payload = &a;
@@ -933,5 +978,6 @@ out:
 	free(a.fatal_msg);
 	pthread_mutex_destroy(&a.mu);
 	pthread_mutex_destroy(&a.spare_mu);
+	pthread_mutex_destroy(&a.content_mu);
 	return r;
 }
