@@ -1,11 +1,15 @@
 /* restore_exec.c: the worker threads of a restore (see restore_exec.h).
  *
- * Design: the plan is read-only while workers run.  Work is handed out a
- * pack at a time through one atomic counter over the plan's packs, in the
- * order the walk first needed them.  Within a pack, blobs are visited by
- * offset and coalesced into loads of at most range_max bytes that skip no
- * more than gap_max unneeded bytes, so a fully needed pack is one load and
- * each needed byte is read once.
+ * Design: the plan is read-only while workers run.  Before they start,
+ * each pack's needed blobs (by offset) are coalesced into ranges: loads of
+ * at most range_max bytes that skip no more than gap_max unneeded bytes, so
+ * each needed byte is read once.  Work is handed out a range at a time
+ * through one atomic counter, packs in the order the walk first needed
+ * them.  A range, not a pack, is the unit so that the threads share the
+ * work evenly to the end: with 16 MiB packs a restore of a dozen packs
+ * left one thread idle for most of a pack's time at the tail (and a
+ * restore of one pack ran on one thread); two ranges of one pack may be
+ * loaded by two threads, each still once.
  *
  * Creation: a planned file is created by the first worker that needs it
  * (rp_create_file, under one of RX_STRIPES mutexes chosen by file index,
@@ -26,7 +30,8 @@
  * compressed blob is decoded, its compressed form); with the defaults and
  * restic's chunker (blobs <= 8 MiB) that is at most about 8 + 16 MiB per
  * worker, typically 4 + 2 MiB.  Buffers grown past twice range_max for one
- * big blob are released after its pack.
+ * big blob are released after its range.  The batch's list of ranges
+ * takes 32 bytes per range, at most one per needed blob.
  *
  * Stop: SIGINT/SIGTERM (cli_interrupted) or a fatal error sets `stop`;
  * workers check it between blobs and exit; the calling thread then removes
@@ -48,6 +53,15 @@
 
 #define RX_STRIPES 64
 
+/* One load: blobs blob_order[first..end) of pack `pack`, stored bytes
+ * [start, start + len) of it. */
+typedef struct rx_range {
+	uint32_t pack;
+	uint32_t first, end;
+	int pack_first;          /* the pack's first range (counts packs_read) */
+	uint64_t start, len;
+} rx_range;
+
 typedef struct rx_shared {
 	pthread_mutex_t create_mu[RX_STRIPES]; /* file i is created under create_mu[i % RX_STRIPES] */
 	rs_ctx *c;
@@ -55,7 +69,9 @@ typedef struct rx_shared {
 	cairn_backend *be;
 	const cairn_key *key;
 	const rx_options *o;
-	atomic_size_t next_pack;
+	struct rx_range *ranges;  /* every load of the batch, packs in plan order */
+	size_t n_ranges;
+	atomic_size_t next_range;
 	atomic_int stop;
 	atomic_int fatal;       /* first fatal error code, 0 when none */
 	pthread_mutex_t mu;     /* running, cv */
@@ -328,72 +344,97 @@ static void fail_blob_msg(rx_worker *w, uint32_t bi)
 	fail_blob(w, bi, msg);
 }
 
-/* Read the needed parts of pack pi and handle its blobs. */
-static void handle_pack(rx_worker *w, size_t pi)
+/* Cut every pack's needed blobs into loads (see the design note).  The
+ * ranges are kept in sh->ranges; at most one per needed blob. */
+static int build_ranges(rx_shared *sh)
+{
+	const rp_plan *p = sh->p;
+	size_t n = 0;
+
+	sh->ranges = NULL;
+	sh->n_ranges = 0;
+	if (!p->n_blobs)
+		return 0;
+	if (!(sh->ranges = malloc(p->n_blobs * sizeof(*sh->ranges))))
+		return cairn_error_set(CAIRN_ENOMEM, "out of memory");
+	for (size_t pi = 0; pi < p->n_packs; pi++) {
+		const rp_pack *pk = &p->packs[pi];
+		size_t i = pk->first, end = (size_t)pk->first + pk->n;
+		while (i < end) {
+			const rp_blob *b = &p->blobs[p->blob_order[i]];
+			uint64_t start = b->offset, rend = (uint64_t)b->offset + b->length;
+			size_t j = i + 1;
+			rx_range *rg = &sh->ranges[n++];
+			for (; j < end; j++) {
+				const rp_blob *nb = &p->blobs[p->blob_order[j]];
+				uint64_t nend = (uint64_t)nb->offset + nb->length;
+				if (nb->offset > rend && nb->offset - rend > sh->o->gap_max)
+					break;
+				if (nend > rend && nend - start > sh->o->range_max)
+					break;
+				if (nend > rend)
+					rend = nend;
+			}
+			rg->pack = (uint32_t)pi;
+			rg->first = (uint32_t)i;
+			rg->end = (uint32_t)j;
+			rg->pack_first = i == pk->first;
+			rg->start = start;
+			rg->len = rend - start;
+			i = j;
+		}
+	}
+	sh->n_ranges = n;
+	return 0;
+}
+
+/* Load one range and handle its blobs. */
+static void handle_range(rx_worker *w, const rx_range *rg)
 {
 	rx_shared *sh = w->sh;
 	rp_plan *p = sh->p;
-	const rp_pack *pk = &p->packs[pi];
 	char phex[CAIRN_ID_HEX_SIZE];
 	cairn_handle h;
-	size_t i = pk->first, end = (size_t)pk->first + pk->n;
+	size_t i = rg->first, j = rg->end;
+	int r;
 
-	cairn_id_to_hex(phex, &pk->id);
+	cairn_id_to_hex(phex, &p->packs[rg->pack].id);
 	cairn_handle_set(&h, CAIRN_FILE_PACK, phex);
-	while (i < end && !atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		const rp_blob *b = &p->blobs[p->blob_order[i]];
-		uint64_t start = b->offset, rend = (uint64_t)b->offset + b->length;
-		size_t j = i + 1;
-		int r;
-
-		for (; j < end; j++) {
-			const rp_blob *n = &p->blobs[p->blob_order[j]];
-			uint64_t nend = (uint64_t)n->offset + n->length;
-			if (n->offset > rend && n->offset - rend > sh->o->gap_max)
+	if (rg->pack_first)
+		rs_add(&sh->c->st->packs_read, 1);
+	r = load_range(w, &h, phex, rg->start, rg->len);
+	if (r < 0 && r != CAIRN_ENOMEM && j - i > 1) {
+		/* A truncated pack or one wrong index entry must not fail the
+		 * good blobs around it: read this range blob by blob. */
+		for (; i < j && !atomic_load(&sh->stop) && !cli_interrupted(); i++) {
+			const rp_blob *x = &p->blobs[p->blob_order[i]];
+			if ((r = load_range(w, &h, phex, x->offset, x->length)) == CAIRN_ENOMEM)
 				break;
-			if (nend > rend && nend - start > sh->o->range_max)
-				break;
-			if (nend > rend)
-				rend = nend;
-		}
-		r = load_range(w, &h, phex, start, rend - start);
-		if (r < 0 && r != CAIRN_ENOMEM && j - i > 1) {
-			/* A truncated pack or one wrong index entry must not fail the
-			 * good blobs around it: read this range blob by blob. */
-			for (; i < j && !atomic_load(&sh->stop) && !cli_interrupted(); i++) {
-				const rp_blob *x = &p->blobs[p->blob_order[i]];
-				if ((r = load_range(w, &h, phex, x->offset, x->length)) == CAIRN_ENOMEM)
-					break;
-				if (r < 0)
-					fail_blob_msg(w, p->blob_order[i]);
-				else
-					handle_blob(w, p->blob_order[i], w->raw.data);
-			}
-			if (r == CAIRN_ENOMEM)
-				set_fatal(sh, r);
-			if (i < j)
-				atomic_store(&sh->stop, 1); /* interrupted (the blobs left are not failed) */
-			continue;
-		}
-		if (r == CAIRN_ENOMEM) {
-			set_fatal(sh, r);
-			return;
-		}
-		if (r < 0) {
-			for (; i < j; i++)
+			if (r < 0)
 				fail_blob_msg(w, p->blob_order[i]);
-			continue;
+			else
+				handle_blob(w, p->blob_order[i], w->raw.data);
 		}
+		if (r == CAIRN_ENOMEM)
+			set_fatal(sh, r);
+		if (i < j)
+			atomic_store(&sh->stop, 1); /* interrupted (the blobs left are not failed) */
+	} else if (r == CAIRN_ENOMEM) {
+		set_fatal(sh, r);
+		return;
+	} else if (r < 0) {
+		for (; i < j; i++)
+			fail_blob_msg(w, p->blob_order[i]);
+	} else {
 		for (; i < j; i++) {
 			const rp_blob *x = &p->blobs[p->blob_order[i]];
 			if (cli_interrupted()) {
 				atomic_store(&sh->stop, 1);
 				return;
 			}
-			handle_blob(w, p->blob_order[i], w->raw.data + (x->offset - start));
+			handle_blob(w, p->blob_order[i], w->raw.data + (x->offset - rg->start));
 		}
 	}
-	rs_add(&sh->c->st->packs_read, 1);
 	/* Do not keep a buffer grown for one huge blob. */
 	if (w->raw.cap > 2 * sh->o->range_max)
 		cairn_buf_release(&w->raw);
@@ -407,10 +448,10 @@ static void *worker_main(void *arg)
 	rx_shared *sh = w->sh;
 
 	while (!atomic_load(&sh->stop)) {
-		size_t pi = atomic_fetch_add(&sh->next_pack, 1);
-		if (pi >= sh->p->n_packs)
+		size_t ri = atomic_fetch_add(&sh->next_range, 1);
+		if (ri >= sh->n_ranges)
 			break;
-		handle_pack(w, pi);
+		handle_range(w, &sh->ranges[ri]);
 	}
 	rp_fdcache_release(&w->cache);
 	pthread_mutex_lock(&sh->mu);
@@ -448,15 +489,17 @@ int rx_run(rs_ctx *c, rp_plan *p, cairn_repo *repo, const rx_options *o)
 	sh.be = cairn_repo_backend(repo);
 	sh.key = cairn_repo_key(repo);
 	sh.o = o;
-	atomic_init(&sh.next_pack, 0);
+	atomic_init(&sh.next_range, 0);
 	atomic_init(&sh.stop, 0);
 	atomic_init(&sh.fatal, 0);
 	for (int i = 0; i < RX_STRIPES; i++)
 		pthread_mutex_init(&sh.create_mu[i], NULL); /* default attributes: cannot fail on Linux */
-	if ((size_t)n > p->n_packs)
-		n = p->n_packs ? (int)p->n_packs : 1;
 	pthread_mutex_init(&sh.mu, NULL);
 	pthread_cond_init(&sh.cv, NULL);
+	if ((r = build_ranges(&sh)) < 0)
+		goto out;
+	if ((size_t)n > sh.n_ranges)
+		n = sh.n_ranges ? (int)sh.n_ranges : 1;
 	if (!(w = calloc((size_t)n, sizeof(*w)))) {
 		r = cairn_error_set(CAIRN_ENOMEM, "out of memory");
 		goto out;
@@ -515,6 +558,7 @@ out:
 			cairn_buf_release(&w[i].path);
 		}
 	free(w);
+	free(sh.ranges);
 	pthread_cond_destroy(&sh.cv);
 	pthread_mutex_destroy(&sh.mu);
 	for (int i = 0; i < RX_STRIPES; i++)

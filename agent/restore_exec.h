@@ -1,6 +1,6 @@
 /* restore_exec.h: carry out a finalized restore plan with worker threads:
- * each worker takes the next pack, reads the ranges of it that hold needed
- * blobs (a few large backend loads, never a blob at a time), decodes and
+ * the needed parts of every pack are cut into a few large ranges (never a
+ * blob at a time); each worker takes the next range, loads it, decodes and
  * verifies every blob (MAC, zstd, SHA-256) and writes it to every (file,
  * offset) that needs it; all-zero blobs are not written, so holes stay
  * sparse.  The thread that handles a file's last blob finishes the file:

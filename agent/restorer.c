@@ -11,8 +11,8 @@
  * the plan (agent/restore_plan.h): which blob goes to which offset, and
  * where each blob is (pack, offset, length).  When the plan reaches its
  * byte limit, and at the end, the batch is run (agent/restore_exec.h):
- * worker threads take the plan's packs one at a time, read each once in a
- * few large ranged loads, decode and verify every blob and write it to
+ * worker threads take the plan's packs range by range (each needed byte is
+ * read once, in a few large loads), decode and verify every blob and write it to
  * every place that needs it (the first worker to need a file creates it:
  * creating many small files costs the kernel more than writing them, so
  * that is spread over the threads too), then finish each file whose last

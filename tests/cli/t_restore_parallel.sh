@@ -7,10 +7,11 @@
 #     read-only dir, hundreds of small files: restored with --threads 1
 #     and --threads 4, both trees equal to the source (content, sparseness,
 #     modes, owners, times of files and dirs, links);
-#  2. each needed pack is read once: the --json summary's packs_read is the
+#  2. each needed byte is read once: the --json summary's packs_read is the
 #     number of packs holding the snapshot's data blobs, bytes_loaded at
-#     most their size, and strace sees each pack file opened by exactly one
-#     thread, as many times as there were pack_loads;
+#     most their size, and strace sees every such pack file opened, as
+#     many times in all as there were pack_loads (a range per open; two
+#     ranges of one pack may be loaded by two threads);
 #  3. a plan cut into many small batches (CAIRN_RESTORE_PLAN_LIMIT) gives
 #     the same tree, and --verify in batches checks every file;
 #  4. with one file per batch, members of hard-link groups are linked to
@@ -132,9 +133,9 @@ for threads in 1 4; do
 	cat "$T/summary$threads"
 	check_summary "$(cat "$T/summary$threads")" 1
 	tree_equal "$src" "$out/src"
-	# Every open of a data pack file, by thread: each pack by one thread
-	# only, all of them, and as many opens as loads.  (The walk reads the
-	# tree packs, which hold no data blob.)
+	# Every open of a data pack file, by thread: all of them, and as many
+	# opens as loads.  (The walk reads the tree packs, which hold no data
+	# blob.)
 	python3 - "$T/trace$threads" "$T/data-packs" "$(cat "$T/summary$threads")" <<-'EOF' || fail "packs were not read once"
 		import json, re, sys
 		data = set(open(sys.argv[2]).read().split())
@@ -146,7 +147,6 @@ for threads in 1 4; do
 		        by.setdefault(m.group(2), set()).add(m.group(1))
 		s = json.loads(sys.argv[3].strip().splitlines()[-1])
 		assert set(by) == data, ("packs opened", len(by), len(data))
-		assert all(len(t) == 1 for t in by.values()), "a pack was read by two threads"
 		assert opens == s["pack_loads"], (opens, s["pack_loads"])
 		print(f"{len(by)} packs, {opens} loads, {len(set().union(*by.values()))} threads")
 	EOF
