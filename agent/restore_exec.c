@@ -260,6 +260,8 @@ static void handle_use(rx_worker *w, const rp_use *u, const unsigned char *data,
 {
 	rx_shared *sh = w->sh;
 	rp_file *f = &sh->p->files[u->file];
+	size_t written;
+	int tail;
 
 	if (!atomic_load_explicit(&f->failed, memory_order_relaxed)) {
 		/* also for a zero blob: the file must exist, even if all holes */
@@ -267,14 +269,14 @@ static void handle_use(rx_worker *w, const rp_use *u, const unsigned char *data,
 		size_t n = u->off + len > f->size ? (size_t)(f->size - u->off) : len;
 		if (fd < 0 || zero) {
 			/* failed and reported, or a hole */
-		} else if (rs_pwrite_all(fd, data, n, u->off) < 0) {
+		} else if (rs_pwrite_sparse(&written, &tail, fd, data, n, u->off) < 0) {
 			int err = errno;
 			const char *path = file_path(w, u->file);
 			fail_file(w, u->file, "cannot write '%.*s%s': %s", sh->c->target_len,
 				sh->c->target, path, strerror(err));
 		} else {
-			rs_add(&sh->c->st->bytes_written, n);
-			if (u->off + n == f->size)
+			rs_add(&sh->c->st->bytes_written, written);
+			if (tail && u->off + n == f->size)
 				atomic_store(&f->tail_written, 1); /* the size is right: no ftruncate */
 		}
 	}

@@ -2,9 +2,10 @@
  * the needed parts of every pack are cut into a few large ranges (never a
  * blob at a time); each worker takes the next range, loads it, decodes and
  * verifies every blob (MAC, zstd, SHA-256) and writes it to every (file,
- * offset) that needs it; all-zero blobs are not written, so holes stay
- * sparse.  The thread that handles a file's last blob finishes the file:
- * size, owner, xattrs, mode, times (after the last write), close.
+ * offset) that needs it; all-zero blobs are not written, nor whole 4 KiB
+ * pages of zeros inside other blobs, so holes stay sparse.  The thread
+ * that handles a file's last blob finishes the file: size, owner,
+ * xattrs, mode, times (after the last write), close.
  */
 #ifndef CAIRN_AGENT_RESTORE_EXEC_H
 #define CAIRN_AGENT_RESTORE_EXEC_H

@@ -311,6 +311,39 @@ int rs_pwrite_all(int fd, const unsigned char *p, size_t len, uint64_t off)
 	return 0;
 }
 
+#define RS_PAGE 4096
+
+int rs_pwrite_sparse(size_t *written_out, int *tail_out, int fd, const unsigned char *p,
+	size_t len, uint64_t off)
+{
+	size_t i = 0, run = 0, written = 0;
+
+	*tail_out = 0;
+	while (i < len) {
+		size_t e = i + (RS_PAGE - (size_t)((off + i) % RS_PAGE));
+		if (e > len)
+			e = len;
+		/* Only whole pages become holes; the first word decides most. */
+		if (e - i == RS_PAGE && p[i] == 0 && rs_all_zero(p + i, RS_PAGE)) {
+			if (i > run) {
+				if (rs_pwrite_all(fd, p + run, i - run, off + run) < 0)
+					return -1;
+				written += i - run;
+			}
+			run = e;
+		}
+		i = e;
+	}
+	if (len > run) {
+		if (rs_pwrite_all(fd, p + run, len - run, off + run) < 0)
+			return -1;
+		written += len - run;
+		*tail_out = 1;
+	}
+	*written_out = written;
+	return 0;
+}
+
 int rs_all_zero(const unsigned char *p, size_t len)
 {
 	size_t i = 0;

@@ -96,6 +96,14 @@ int rs_clear_entry(rs_ctx *c, int dirfd, const char *name, const char *path);
 /* pwrite everything, retrying on EINTR and short writes.  0 or -1 (errno). */
 int rs_pwrite_all(int fd, const unsigned char *p, size_t len, uint64_t off);
 
+/* pwrite len bytes at file offset off of a file this restore created,
+ * leaving out every whole file-system page (4 KiB, aligned in the file)
+ * that is all zeros, so it stays a hole (reads as zeros).  *written_out
+ * gets the bytes written; *tail_out is 1 when the last byte was written
+ * (else the caller sets the size).  0 or -1 (errno). */
+int rs_pwrite_sparse(size_t *written_out, int *tail_out, int fd, const unsigned char *p,
+	size_t len, uint64_t off);
+
 /* 1 if len bytes at p are all zero. */
 int rs_all_zero(const unsigned char *p, size_t len);
 
