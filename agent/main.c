@@ -6,6 +6,7 @@
  * out of argv here, and what remains is handed to the command with the
  * command name as argv[0].  Everything after a literal "--" is left alone.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -232,6 +233,10 @@ int main(int argc, char **argv)
 	int n_rest = 0, help = 0, after_dashdash = 0;
 	const command *cmd;
 
+	/* A fixed mmap threshold: glibc would otherwise raise it to 32 MiB once
+	 * the key derivation frees its scrypt buffer, and later chunk-sized
+	 * buffers would stay in the heap after they are freed. */
+	mallopt(M_MMAP_THRESHOLD, 512 * 1024);
 	memset(&g, 0, sizeof(g));
 	g.compression = CAIRN_COMPRESSION_AUTO;
 	g.retry_timeout = CAIRN_RETRY_DEFAULT_TIMEOUT;

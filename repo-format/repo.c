@@ -72,6 +72,8 @@
 #define SPARE_WRITERS 2
 #define UPLOADERS_MAX 16                           /* upload threads, whatever the backend says */
 #define SPARE_SCRATCH 16                           /* encode buffers kept for reuse */
+#define SCRATCH_KEEP ((size_t)2 << 20)             /* ... each at most this large: a rare
+                                                    * big chunk's buffers are given back */
 
 static time_t monotonic_seconds(void)
 {
@@ -1177,6 +1179,19 @@ static scratch *take_scratch_locked(cairn_repo *repo)
 	return calloc(1, sizeof(*sc));
 }
 
+/* Give back the memory of buffers that grew beyond SCRATCH_KEEP for a big
+ * chunk (without mu: sc is the caller's), so that idle encode buffers cost at
+ * most 2 x SCRATCH_KEEP each, whatever the largest chunk was. */
+static void trim_scratch(scratch *sc)
+{
+	if (!sc)
+		return;
+	if (sc->sealed.cap > SCRATCH_KEEP)
+		cairn_buf_release(&sc->sealed);
+	if (sc->work.cap > SCRATCH_KEEP)
+		cairn_buf_release(&sc->work);
+}
+
 /* Return them (mu held); beyond SPARE_SCRATCH they are freed. */
 static void give_scratch_locked(cairn_repo *repo, scratch *sc)
 {
@@ -1199,7 +1214,7 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 	scratch *sc = NULL;
 	cairn_pack_writer *full = NULL, *broken = NULL;
 	cairn_compression mode = CAIRN_COMPRESSION_AUTO;
-	size_t pack_size = CAIRN_PACK_TARGET_SIZE;
+	size_t pack_size = CAIRN_PACK_TARGET_SIZE, stored_len;
 	cairn_id bid;
 	uint32_t ulen = 0;
 	int r = 0, reserved = 0, added = 0;
@@ -1262,12 +1277,14 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		}
 	}
 	pthread_mutex_unlock(&repo->writer_mu[type]);
+	stored_len = sc->sealed.len;
+	trim_scratch(sc);
 
 	pthread_mutex_lock(&repo->mu);
 	if (added) {
 		repo->stats.blobs_added++;
 		repo->stats.data_added_plain += len;
-		repo->stats.data_added_stored += sc->sealed.len;
+		repo->stats.data_added_stored += stored_len;
 	}
 	if (full)
 		repo->busy++;
@@ -1283,6 +1300,7 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		r = queue_pack(repo, full);
 out:
 	if (sc || (r < 0 && reserved && !added)) {
+		trim_scratch(sc);
 		pthread_mutex_lock(&repo->mu);
 		/* nothing was queued: let a later attempt save it */
 		if (r < 0 && reserved && !added)
