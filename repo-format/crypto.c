@@ -25,6 +25,7 @@
  */
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -58,11 +59,28 @@ static EVP_MAC *alg_poly;
 static pthread_key_t tls_key;
 static int algs_ok;
 
+/* IVs are drawn from a per-thread pool filled by one RAND_bytes call per
+ * IV_POOL_SIZE / 16 blobs: each call costs OpenSSL's DRBG locking and fork
+ * check (a getpid system call), which showed in backups of small files.
+ * A fork makes every pool stale (fork_generation), so a child never reuses
+ * an IV its parent drew. */
+#define IV_POOL_SIZE 1024
+
 struct tls_ctx {
 	EVP_CIPHER_CTX *ctr;
 	EVP_CIPHER_CTX *ecb;
 	EVP_MAC_CTX *mac;
+	unsigned char iv_pool[IV_POOL_SIZE];
+	size_t iv_used;             /* bytes of iv_pool handed out */
+	unsigned long iv_generation;
 };
+
+static atomic_ulong fork_generation = 1;
+
+static void on_fork_child(void)
+{
+	atomic_fetch_add(&fork_generation, 1);
+}
 
 /* Fast path to this thread's contexts; the pthread key owns them. */
 static _Thread_local struct tls_ctx *tls_cached;
@@ -90,6 +108,8 @@ static void algs_init(void)
 		return;
 	if (pthread_key_create(&tls_key, tls_free) != 0)
 		return;
+	if (pthread_atfork(NULL, NULL, on_fork_child) != 0)
+		return;
 	algs_ok = 1;
 }
 
@@ -109,6 +129,7 @@ static int thread_ctx(struct tls_ctx **out)
 	t = OPENSSL_zalloc(sizeof(*t));
 	if (!t)
 		return cairn_error_set(CAIRN_ENOMEM, "cannot allocate crypto context");
+	t->iv_used = IV_POOL_SIZE; /* empty: filled on first use */
 	t->ctr = EVP_CIPHER_CTX_new();
 	t->ecb = EVP_CIPHER_CTX_new();
 	t->mac = EVP_MAC_CTX_new(alg_poly);
@@ -183,6 +204,25 @@ int cairn_key_valid(const cairn_key *key)
 
 /* ---- seal / open ---- */
 
+/* A fresh random IV (never all zero) from this thread's pool. */
+static int draw_iv(unsigned char iv[CAIRN_CRYPTO_IV_SIZE], struct tls_ctx *t)
+{
+	unsigned long gen = atomic_load(&fork_generation);
+	int r;
+
+	do {
+		if (t->iv_generation != gen || t->iv_used + CAIRN_CRYPTO_IV_SIZE > IV_POOL_SIZE) {
+			if ((r = cairn_random_bytes(t->iv_pool, IV_POOL_SIZE)) < 0)
+				return r;
+			t->iv_used = 0;
+			t->iv_generation = gen;
+		}
+		memcpy(iv, t->iv_pool + t->iv_used, CAIRN_CRYPTO_IV_SIZE);
+		t->iv_used += CAIRN_CRYPTO_IV_SIZE;
+	} while (all_zero(iv, CAIRN_CRYPTO_IV_SIZE));
+	return 0;
+}
+
 /* Poly1305-AES tag of `ct` under key and iv into tag[16]. */
 static int compute_mac(unsigned char tag[16], struct tls_ctx *t, const cairn_key *key,
 	const unsigned char iv[16], const unsigned char *ct, size_t len)
@@ -244,10 +284,8 @@ int cairn_crypto_seal(unsigned char *out, const cairn_key *key, const void *plai
 		return cairn_error_set(CAIRN_EINVAL, "seal: invalid key");
 	if ((r = thread_ctx(&t)) < 0)
 		return r;
-	do {
-		if ((r = cairn_random_bytes(iv, CAIRN_CRYPTO_IV_SIZE)) < 0)
-			return r;
-	} while (all_zero(iv, CAIRN_CRYPTO_IV_SIZE));
+	if ((r = draw_iv(iv, t)) < 0)
+		return r;
 	if ((r = ctr_xor(t, key, iv, ct, plain, len)) < 0)
 		return r;
 	return compute_mac(ct + len, t, key, iv, ct, len);
