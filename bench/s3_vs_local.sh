@@ -75,14 +75,18 @@ ratios=()
 best_local=
 best_s3=
 server_cpu=
+local_cpu=
+s3_cpu=
 for round in $(seq 1 "$ROUNDS"); do
 	repo=$DIR/repos/local-$round
 	"$CAIRN" -r "$repo" init -q
 	rm -rf "$DIR/cache"
 	t0=$(now)
-	XDG_CACHE_HOME=$DIR/cache "$CAIRN" -r "$repo" backup -q "${BOPTS[@]}" "$C"
+	XDG_CACHE_HOME=$DIR/cache /usr/bin/time -f '%U %S' -o "$DIR/cpu" \
+		"$CAIRN" -r "$repo" backup -q "${BOPTS[@]}" "$C"
 	t1=$(now)
 	tl=$(echo "$t1 - $t0" | bc)
+	cl=$(awk '{ print $1 + $2 }' "$DIR/cpu")
 	rm -rf "$repo"
 
 	repo=s3:$S3_ENDPOINT/testbucket/round-$round
@@ -90,17 +94,23 @@ for round in $(seq 1 "$ROUNDS"); do
 	rm -rf "$DIR/cache"
 	c0=$(cpu_ticks "$S3_PID")
 	t0=$(now)
-	XDG_CACHE_HOME=$DIR/cache "$CAIRN" -r "$repo" "${EXTRA[@]}" backup -q "${BOPTS[@]}" "$C"
+	XDG_CACHE_HOME=$DIR/cache /usr/bin/time -f '%U %S' -o "$DIR/cpu" \
+		"$CAIRN" -r "$repo" "${EXTRA[@]}" backup -q "${BOPTS[@]}" "$C"
 	t1=$(now)
 	c1=$(cpu_ticks "$S3_PID")
 	ts=$(echo "$t1 - $t0" | bc)
+	cs=$(awk '{ print $1 + $2 }' "$DIR/cpu")
 	rm -rf "$SERVERS_STATE/s3data/testbucket/round-$round"
-	printf 'round %d: local %.2f s, s3 %.2f s (server CPU %.2f s)\n' "$round" "$tl" "$ts" \
-		"$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)"
+	printf 'round %d: local %.2f s (cairn CPU %.2f s), s3 %.2f s (cairn CPU %.2f s, server CPU %.2f s)\n' \
+		"$round" "$tl" "$cl" "$ts" "$cs" "$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)"
 	ratios+=("$(echo "100 * $tl / $ts" | bc -l)")
-	if [ -z "$best_local" ] || [ "$(echo "$tl < $best_local" | bc)" = 1 ]; then best_local=$tl; fi
+	if [ -z "$best_local" ] || [ "$(echo "$tl < $best_local" | bc)" = 1 ]; then
+		best_local=$tl
+		local_cpu=$cl
+	fi
 	if [ -z "$best_s3" ] || [ "$(echo "$ts < $best_s3" | bc)" = 1 ]; then
 		best_s3=$ts
+		s3_cpu=$cs
 		server_cpu=$(echo "($c1 - $c0) / $(getconf CLK_TCK)" | bc -l)
 	fi
 done
@@ -109,9 +119,12 @@ rm -rf "$DIR/cache" "$DIR/repos"
 printf '\nbackup of %d MB (%s), best of %d, %s cores, load average %s\n' "$((BYTES / 1000000))" \
 	"$(basename "$C")" "$ROUNDS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 printf '  options: s3 %s; backup %s\n' "${BENCH_S3_OPTS:-(defaults)}" "${BENCH_BACKUP_OPTS:-(defaults)}"
-printf '  %-34s %8.2f s %8.1f MB/s\n' "local folder" "$best_local" "$(echo "$BYTES / $best_local / 1000000" | bc -l)"
-printf '  %-34s %8.2f s %8.1f MB/s  (server CPU %.2f s)\n' "s3 (s3rver, strict SigV4, loopback)" \
-	"$best_s3" "$(echo "$BYTES / $best_s3 / 1000000" | bc -l)" "$server_cpu"
+if [ "${S3RVER_STRICT_SIGV4:-1}" = 1 ]; then label="s3 (s3rver, strict SigV4, loopback)"
+else label="s3 (s3rver, loopback)"; fi
+printf '  %-34s %8.2f s %8.1f MB/s  (cairn CPU %.2f s)\n' "local folder" "$best_local" \
+	"$(echo "$BYTES / $best_local / 1000000" | bc -l)" "$local_cpu"
+printf '  %-34s %8.2f s %8.1f MB/s  (cairn CPU %.2f s, server CPU %.2f s)\n' "$label" \
+	"$best_s3" "$(echo "$BYTES / $best_s3 / 1000000" | bc -l)" "$s3_cpu" "$server_cpu"
 printf '  S3 speed / local speed: %.0f%% (best times), %.0f%% (median of the rounds)\n' \
 	"$(echo "100 * $best_local / $best_s3" | bc -l)" \
 	"$(printf '%s\n' "${ratios[@]}" | sort -g | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
