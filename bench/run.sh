@@ -55,7 +55,7 @@
 # file system mounted with `discard` and a busy machine, deleting 100,000
 # files can take minutes.
 #
-# Environment: BENCH_DIR, BENCH_REPEAT, BENCH_TOOLS (default "cairn restic borg"; borg is
+# Environment: BENCH_DIR, BENCH_RESTORE_DIR (default $BENCH_DIR/restore), BENCH_REPEAT, BENCH_TOOLS (default "cairn restic borg"; borg is
 # skipped when not installed), BENCH_BLOBS (default 2000000),
 # BENCH_OUT (default bench/out), BENCH_CAIRN (the cairn binary, default ./cairn).
 set -euo pipefail
@@ -69,6 +69,11 @@ full) BIG=$((300 << 20)) NSMALL=20000 NTREE=100000 REPEAT=${BENCH_REPEAT:-3} ;;
 esac
 NBLOBS=${BENCH_BLOBS:-2000000}
 BENCH_DIR=$(realpath -m "${BENCH_DIR:-/tmp/cairn-bench}")
+# Where restores go.  On ext4 without a journal, creating files right after
+# many were deleted scans past the deleted inodes (minutes of extra kernel
+# time that hits every tool alike and swings single runs 2-3x), so a tmpfs
+# such as /dev/shm/cairn-bench-restore measures the tools themselves.
+RESTORE_DIR=$(realpath -m "${BENCH_RESTORE_DIR:-$BENCH_DIR/restore}")
 OUT=$(realpath -m "${BENCH_OUT:-bench/out}")
 GEN=$ROOT/build/bench/gencorpus
 FILL=$ROOT/build/bench/fill_repo
@@ -91,8 +96,8 @@ exec 9>"$BENCH_DIR/.lock"
 flock -n 9 || { echo "bench: another run holds $BENCH_DIR/.lock" >&2; exit 1; }
 START=$(date +%s)
 RUN=$BENCH_DIR/run
-rm -rf "$RUN" "$BENCH_DIR/work" "$BENCH_DIR/repos" "$BENCH_DIR/cache" "$BENCH_DIR/restore"
-mkdir -p "$RUN" "$BENCH_DIR/work" "$BENCH_DIR/repos" "$BENCH_DIR/cache" "$BENCH_DIR/restore"
+rm -rf "$RUN" "$BENCH_DIR/work" "$BENCH_DIR/repos" "$BENCH_DIR/cache" "$RESTORE_DIR"
+mkdir -p "$RUN" "$BENCH_DIR/work" "$BENCH_DIR/repos" "$BENCH_DIR/cache" "$RESTORE_DIR"
 RESULTS=$RUN/results.tsv
 META=$RUN/meta.tsv
 : >"$RESULTS"
@@ -272,7 +277,7 @@ run_corpus() {
 	log "$name: full restore"
 	for t in $TOOLS; do
 		repo=$(repo_of "$t" "$name")
-		tgt=$BENCH_DIR/restore/$t
+		tgt=$RESTORE_DIR/$t
 		rm -rf "$tgt"
 		mkdir -p "$tgt"
 		sync
@@ -333,6 +338,7 @@ meta cpu_flags_sha_ni "$(grep -m1 -ow sha_ni /proc/cpuinfo || echo no)"
 meta mem_total_kib "$(awk '/^MemTotal/ { print $2 }' /proc/meminfo)"
 meta kernel "$(uname -r)"
 meta bench_dir "$BENCH_DIR"
+meta restore_dir "$RESTORE_DIR"
 meta git_commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 meta git_dirty "$(git status --porcelain 2>/dev/null | grep -c . || true)"
 meta tools "$TOOLS"
@@ -362,4 +368,4 @@ meta elapsed_s $(($(date +%s) - START))
 python3 "$ROOT/bench/report.py" "$META" "$RESULTS" "$OUT/results-$MODE.json"
 cp "$OUT/results-$MODE.json" "$OUT/results.json"
 log "done: $OUT/results.json"
-rm -rf "$BENCH_DIR/work" "$BENCH_DIR/repos" "$BENCH_DIR/cache" "$BENCH_DIR/restore"
+rm -rf "$BENCH_DIR/work" "$BENCH_DIR/repos" "$BENCH_DIR/cache" "$RESTORE_DIR"
