@@ -15,7 +15,8 @@
 # reported: the server's CPU time during the S3 runs (it shares this
 # machine's cores with cairn), and the load average.
 #
-# Environment: BENCH_S3_DIR (default /tmp/cairn-bench-s3), ROUNDS,
+# Environment: BENCH_S3_DIR (default /tmp/cairn-bench-s3), ROUNDS, BENCH_S3_PIN
+# (1: the server alone on the last core, cairn on the others),
 # BENCH_S3_OPTS (extra global options for the S3 runs, e.g.
 # "-o s3.connections=8"), BENCH_BACKUP_OPTS (backup options for both sides,
 # e.g. "--threads 4"), BENCH_CAIRN (default ./cairn),
@@ -47,6 +48,16 @@ for i in 1 2 3 4 5 6 7 8; do
 	s3_start 2>/dev/null && break
 done
 [ -n "${S3_PID:-}" ] || { echo "bench-s3: cannot start s3rver" >&2; exit 1; }
+# BENCH_S3_PIN=1: the server on the last core, cairn (both sides) on the
+# others, so that the comparison shows cairn's own cost of talking S3
+# rather than the server's CPU taken from cairn's cores.
+PIN=()
+if [ "${BENCH_S3_PIN:-0}" = 1 ]; then
+	last=$(($(nproc) - 1))
+	[ "$last" -ge 1 ] || { echo "bench-s3: BENCH_S3_PIN needs two cores" >&2; exit 1; }
+	taskset -a -pc "$last" "$S3_PID" >/dev/null
+	PIN=(taskset -c "0-$((last - 1))")
+fi
 
 export CAIRN_PASSWORD=cairn-bench AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER
 unset CAIRN_REPOSITORY RESTIC_REPOSITORY AWS_SESSION_TOKEN AWS_PROFILE
@@ -82,7 +93,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	"$CAIRN" -r "$repo" init -q
 	rm -rf "$DIR/cache"
 	t0=$(now)
-	XDG_CACHE_HOME=$DIR/cache /usr/bin/time -f '%U %S' -o "$DIR/cpu" \
+	XDG_CACHE_HOME=$DIR/cache /usr/bin/time -f '%U %S' -o "$DIR/cpu" ${PIN[@]+"${PIN[@]}"} \
 		"$CAIRN" -r "$repo" backup -q "${BOPTS[@]}" "$C"
 	t1=$(now)
 	tl=$(echo "$t1 - $t0" | bc)
@@ -94,7 +105,7 @@ for round in $(seq 1 "$ROUNDS"); do
 	rm -rf "$DIR/cache"
 	c0=$(cpu_ticks "$S3_PID")
 	t0=$(now)
-	XDG_CACHE_HOME=$DIR/cache /usr/bin/time -f '%U %S' -o "$DIR/cpu" \
+	XDG_CACHE_HOME=$DIR/cache /usr/bin/time -f '%U %S' -o "$DIR/cpu" ${PIN[@]+"${PIN[@]}"} \
 		"$CAIRN" -r "$repo" "${EXTRA[@]}" backup -q "${BOPTS[@]}" "$C"
 	t1=$(now)
 	c1=$(cpu_ticks "$S3_PID")
@@ -118,7 +129,8 @@ rm -rf "$DIR/cache" "$DIR/repos"
 
 printf '\nbackup of %d MB (%s), best of %d, %s cores, load average %s\n' "$((BYTES / 1000000))" \
 	"$(basename "$C")" "$ROUNDS" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '  options: s3 %s; backup %s\n' "${BENCH_S3_OPTS:-(defaults)}" "${BENCH_BACKUP_OPTS:-(defaults)}"
+printf '  options: s3 %s; backup %s%s\n' "${BENCH_S3_OPTS:-(defaults)}" "${BENCH_BACKUP_OPTS:-(defaults)}" \
+	"$([ ${#PIN[@]} -gt 0 ] && echo "; pinned: server on core $last, cairn on ${PIN[2]}")"
 if [ "${S3RVER_STRICT_SIGV4:-1}" = 1 ]; then label="s3 (s3rver, strict SigV4, loopback)"
 else label="s3 (s3rver, loopback)"; fi
 printf '  %-34s %8.2f s %8.1f MB/s  (cairn CPU %.2f s)\n' "local folder" "$best_local" \
