@@ -241,11 +241,11 @@ static int repo_new(cairn_repo **out, cairn_backend *be)
 		free(repo);
 		return cairn_error_set(CAIRN_ENOMEM, "cannot create a condition variable");
 	}
-	if (pthread_cond_init(&repo->queue_ready, NULL) != 0 ||
-	    pthread_cond_init(&repo->queue_space, NULL) != 0 ||
-	    pthread_mutex_init(&repo->writer_mu[0], NULL) != 0 ||
-	    pthread_mutex_init(&repo->writer_mu[1], NULL) != 0)
-		abort(); /* these cannot fail with default attributes on Linux */
+	/* default attributes: these cannot fail on Linux (glibc returns 0) */
+	pthread_cond_init(&repo->queue_ready, NULL);
+	pthread_cond_init(&repo->queue_space, NULL);
+	pthread_mutex_init(&repo->writer_mu[0], NULL);
+	pthread_mutex_init(&repo->writer_mu[1], NULL);
 	if ((r = cairn_index_new(&repo->index)) < 0)
 		goto out;
 	if ((r = cairn_index_builder_new(&repo->builder)) < 0)
@@ -1274,6 +1274,11 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		if (cairn_pack_writer_size(repo->writer[type]) >= pack_size) {
 			full = repo->writer[type];
 			repo->writer[type] = NULL;
+			/* counted before the writer lock is dropped, so that a
+			 * flush never sees neither the open pack nor a busy count */
+			pthread_mutex_lock(&repo->mu);
+			repo->busy++;
+			pthread_mutex_unlock(&repo->mu);
 		}
 	}
 	pthread_mutex_unlock(&repo->writer_mu[type]);
@@ -1286,8 +1291,6 @@ int cairn_repo_save_blob(cairn_id *id_out, int *added_out, cairn_repo *repo,
 		repo->stats.data_added_plain += len;
 		repo->stats.data_added_stored += stored_len;
 	}
-	if (full)
-		repo->busy++;
 	if (broken)
 		set_write_error_locked(repo, r);
 	give_scratch_locked(repo, sc);
@@ -1332,12 +1335,12 @@ int cairn_repo_flush(cairn_repo *repo)
 		if (repo->writer[t] && cairn_pack_writer_count(repo->writer[t]) > 0) {
 			open[t] = repo->writer[t];
 			repo->writer[t] = NULL;
+			pthread_mutex_lock(&repo->mu);
+			repo->busy++;
+			pthread_mutex_unlock(&repo->mu);
 		}
 		pthread_mutex_unlock(&repo->writer_mu[t]);
 	}
-	pthread_mutex_lock(&repo->mu);
-	repo->busy += (open[0] != NULL) + (open[1] != NULL);
-	pthread_mutex_unlock(&repo->mu);
 	for (int t = 0; t < 2; t++) {
 		if (open[t] && (r2 = queue_pack(repo, open[t])) < 0 && r == 0)
 			r = r2;
