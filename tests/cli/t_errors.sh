@@ -14,82 +14,14 @@
 #  - locks: a live exclusive lock stops other commands with a message naming
 #    its holder; unlock removes stale locks (dead pid, old), --remove-all all.
 #
-# Correctly encrypted bad documents are made by a small sealer in Python
+# Correctly encrypted bad documents are made by tests/cli/resticseal.py
 # (scrypt from hashlib, AES from the openssl command, Poly1305 by hand),
 # written from restic-format.md, not from cairn's code.
 . "$(dirname "$0")/lib.sh"
 
 PASSWORD=$CAIRN_PASSWORD
 
-cat >"$T/seal.py" <<'EOF'
-# seal.py REPO unpacked TYPE < plaintext   -> REPO/TYPE/<id>, prints id
-# seal.py REPO treepack < tree JSON        -> a pack and an index file, prints the tree id
-import base64, hashlib, json, os, subprocess, sys
-
-def openssl(args, data):
-    return subprocess.run(["openssl", "enc"] + args + ["-nosalt"], input=data,
-                          stdout=subprocess.PIPE, check=True).stdout
-
-def poly1305(r, s, msg):
-    r = int.from_bytes(r, "little") & 0x0ffffffc0ffffffc0ffffffc0fffffff
-    s = int.from_bytes(s, "little")
-    p, acc = (1 << 130) - 5, 0
-    for i in range(0, len(msg), 16):
-        acc = (acc + int.from_bytes(msg[i:i + 16] + b"\x01", "little")) * r % p
-    return ((acc + s) % (1 << 128)).to_bytes(16, "little")
-
-def mac(key, iv, ct):
-    s = openssl(["-aes-128-ecb", "-K", key["k"].hex(), "-nopad"], iv)
-    return poly1305(key["r"], s, ct)
-
-def ctr(key, iv, data):
-    return openssl(["-aes-256-ctr", "-K", key["enc"].hex(), "-iv", iv.hex()], data)
-
-def unseal(key, blob):
-    iv, ct, tag = blob[:16], blob[16:-16], blob[-16:]
-    return ctr(key, iv, ct) if mac(key, iv, ct) == tag else None
-
-def seal(key, plain):
-    iv = os.urandom(16)
-    ct = ctr(key, iv, plain)
-    return iv + ct + mac(key, iv, ct)
-
-def master_key(repo, password):
-    b64 = base64.b64decode
-    for name in sorted(os.listdir(os.path.join(repo, "keys"))):
-        kf = json.load(open(os.path.join(repo, "keys", name)))
-        dk = hashlib.scrypt(password, salt=b64(kf["salt"]), n=kf["N"], r=kf["r"], p=kf["p"],
-                            maxmem=1 << 30, dklen=64)
-        plain = unseal({"enc": dk[:32], "k": dk[32:48], "r": dk[48:]}, b64(kf["data"]))
-        if plain is not None:
-            m = json.loads(plain)
-            return {"enc": b64(m["encrypt"]), "k": b64(m["mac"]["k"]), "r": b64(m["mac"]["r"])}
-    sys.exit("seal.py: no key opens with this password")
-
-def store(repo, kind, data):
-    name = hashlib.sha256(data).hexdigest()
-    d = os.path.join(repo, kind, name[:2]) if kind == "data" else os.path.join(repo, kind)
-    os.makedirs(d, exist_ok=True)
-    with open(os.path.join(d, name), "wb") as f:
-        f.write(data)
-    return name
-
-repo, mode = sys.argv[1], sys.argv[2]
-key = master_key(repo, os.environ["SEAL_PASSWORD"].encode())
-plain = sys.stdin.buffer.read()
-if mode == "unpacked":
-    print(store(repo, sys.argv[3], seal(key, plain)))
-elif mode == "treepack":
-    tree_id = hashlib.sha256(plain).hexdigest()
-    blob = seal(key, plain)                      # type 1: tree, uncompressed
-    header = seal(key, b"\x01" + len(blob).to_bytes(4, "little") + bytes.fromhex(tree_id))
-    pack = store(repo, "data", blob + header + len(header).to_bytes(4, "little"))
-    index = {"packs": [{"id": pack, "blobs": [
-        {"id": tree_id, "type": "tree", "offset": 0, "length": len(blob)}]}]}
-    store(repo, "index", seal(key, json.dumps(index).encode() + b"\n"))
-    print(tree_id)
-EOF
-seal() { SEAL_PASSWORD=$PASSWORD python3 "$T/seal.py" "$@"; }
+seal() { SEAL_PASSWORD=$PASSWORD python3 "$TESTS_DIR/cli/resticseal.py" "$@"; }
 
 # run_all CMD...: run, append stdout+stderr to $T/all.out, return its status
 : >"$T/all.out"

@@ -12,7 +12,7 @@
 #    the repository checks clean with cairn and restic.
 #
 # The exclusive lock is a correctly encrypted restic lock document of a live
-# process (a sleep) on this host, made by a small sealer in Python (scrypt
+# process (a sleep) on this host, made by tests/cli/resticseal.py (scrypt
 # from hashlib, AES from the openssl command, Poly1305 by hand), written
 # from restic's format documentation, then moved into locks/ the moment the
 # command's own lock file shows up: after its first look, 200 ms before its
@@ -20,57 +20,6 @@
 . "$(dirname "$0")/lib.sh"
 
 R=$T/repo
-cat >"$T/seal.py" <<'EOF'
-# seal.py REPO OUTDIR < plaintext -> OUTDIR/<id> sealed with REPO's master key, prints id
-import base64, hashlib, json, os, subprocess, sys
-
-def openssl(args, data):
-    return subprocess.run(["openssl", "enc"] + args + ["-nosalt"], input=data,
-                          stdout=subprocess.PIPE, check=True).stdout
-
-def poly1305(r, s, msg):
-    r = int.from_bytes(r, "little") & 0x0ffffffc0ffffffc0ffffffc0fffffff
-    s = int.from_bytes(s, "little")
-    p, acc = (1 << 130) - 5, 0
-    for i in range(0, len(msg), 16):
-        acc = (acc + int.from_bytes(msg[i:i + 16] + b"\x01", "little")) * r % p
-    return ((acc + s) % (1 << 128)).to_bytes(16, "little")
-
-def mac(key, iv, ct):
-    return poly1305(key["r"], openssl(["-aes-128-ecb", "-K", key["k"].hex(), "-nopad"], iv), ct)
-
-def ctr(key, iv, data):
-    return openssl(["-aes-256-ctr", "-K", key["enc"].hex(), "-iv", iv.hex()], data)
-
-def unseal(key, blob):
-    iv, ct, tag = blob[:16], blob[16:-16], blob[-16:]
-    return ctr(key, iv, ct) if mac(key, iv, ct) == tag else None
-
-def seal(key, plain):
-    iv = os.urandom(16)
-    ct = ctr(key, iv, plain)
-    return iv + ct + mac(key, iv, ct)
-
-def master_key(repo, password):
-    b64 = base64.b64decode
-    for name in sorted(os.listdir(os.path.join(repo, "keys"))):
-        kf = json.load(open(os.path.join(repo, "keys", name)))
-        dk = hashlib.scrypt(password, salt=b64(kf["salt"]), n=kf["N"], r=kf["r"], p=kf["p"],
-                            maxmem=1 << 30, dklen=64)
-        plain = unseal({"enc": dk[:32], "k": dk[32:48], "r": dk[48:]}, b64(kf["data"]))
-        if plain is not None:
-            m = json.loads(plain)
-            return {"enc": b64(m["encrypt"]), "k": b64(m["mac"]["k"]), "r": b64(m["mac"]["r"])}
-    sys.exit("seal.py: no key opens with this password")
-
-repo, outdir = sys.argv[1], sys.argv[2]
-data = seal(master_key(repo, os.environ["CAIRN_PASSWORD"].encode()), sys.stdin.buffer.read())
-name = hashlib.sha256(data).hexdigest()
-os.makedirs(outdir, exist_ok=True)
-with open(os.path.join(outdir, name), "wb") as f:
-    f.write(data)
-print(name)
-EOF
 
 live=
 cleanup_live() { [ -n "$live" ] && kill "$live" 2>/dev/null; live=; }
@@ -84,7 +33,7 @@ make_live_lock() {
 	now=$(date -u +%Y-%m-%dT%H:%M:%S.000000000Z)
 	sleep 3600 >/dev/null 2>&1 </dev/null & live=$!
 	id=$(printf '{"time":"%s","exclusive":true,"hostname":"%s","username":"prune","pid":%d}\n' \
-		"$now" "$host" "$live" | python3 "$T/seal.py" "$R" "$T/side")
+		"$now" "$host" "$live" | python3 "$TESTS_DIR/cli/resticseal.py" "$R" "$T/side")
 }
 
 # plant_when_locked LOCKID: as soon as a lock file shows up in locks/, move
